@@ -1,0 +1,330 @@
+"""The arithmetic of one decode step and one prefill: bytes, FLOPs, intensity, ridge, and roofline times.
+
+Every function takes numpy arrays (or numbers) for the sizes and broadcasts; a scalar call is the 1-element case.
+Units: bytes, FLOPs, seconds (``*_ms`` helpers return milliseconds). Definitions, for batch B, context S tokens per
+sequence, prompt P tokens, weight bytes per element b_w, KV bytes per element b_kv:
+
+- experts touched per MoE layer by n tokens: E·(1 − (1 − k/E)^n) (k routed per token, E experts)
+- weight bytes read by a step over n tokens: (always-read params + MoE layers · touched(n) · params per expert) · b_w
+- KV bytes per token: layers · (GQA 2·kv_heads·head_dim | MLA kv_lora_rank + qk_rope_head_dim) · b_kv
+- KV bytes of one sequence: per-layer bytes · (full layers · S + sliding layers · min(S, window))
+- decode FLOPs: B · (2 · matmul params + 2 · heads · (d_qk + d_v) · attended tokens over all layers)
+- prefill FLOPs: 2 · matmul params · P + 2 · heads · (d_qk + d_v) · Σ_layers Σ_{i≤P} min(i, window)
+- a step on tp GPUs: bytes and FLOPs split tp ways (the KV cache only as far as it has KV heads to split), plus two
+  ring all-reduces per layer of tokens · hidden · 2 bytes each: 2(tp−1)/tp · message / link bandwidth + latency
+- step time: max(bytes / bandwidth, FLOPs / peak) + all-reduce time + step overhead. The floor uses catalogue
+  peaks, no latency, no overhead; the expected time uses the measured efficiencies (``planner.efficiency``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner.catalogue import Accelerator, Model, check_dtype, dtype_bytes
+from planner.efficiency import Efficiency, expected_efficiency
+from planner.errors import PlannerError
+from planner.units import ACTIVATION_BYTES, MS_PER_S
+from planner.validate import at_least_one, non_negative
+
+ALLREDUCES_PER_LAYER = 2
+"""Megatron-style tensor parallelism: one all-reduce after attention, one after the MLP, per layer."""
+
+CROSSOVER_SEARCH_LIMIT = 2**30
+"""Largest batch the crossover search considers; beyond it decode is reported as never compute-bound."""
+
+
+# ----------------------------------------------------------------------------------------------------------- sizes
+
+
+def experts_touched(model: Model, tokens: np.ndarray | float) -> np.ndarray:
+    """Expected distinct routed experts per MoE layer that ``tokens`` tokens route to: E·(1 − (1 − k/E)^tokens).
+
+    Uniform independent routing; 0 for a dense model. At one token it is exactly k.
+    """
+    n = np.asarray(tokens, dtype=float)
+    if not model.moe:
+        return np.zeros_like(n)
+    e, k = model.moe.experts, model.moe.experts_per_token
+    return e * -np.expm1(n * np.log1p(-k / e)) if k < e else np.full_like(n, float(e))
+
+
+def weight_bytes(model: Model, dtype: str = "bf16") -> float:
+    """All weights of ``model`` in ``dtype``, bytes."""
+    return model.total_params * dtype_bytes(dtype)
+
+
+def step_weight_bytes(model: Model, tokens: np.ndarray | float, dtype: str = "bf16") -> np.ndarray:
+    """Weight bytes one step over ``tokens`` tokens reads: everything but the routed experts, plus the experts
+    those tokens touch (all weights for a dense model)."""
+    touched = experts_touched(model, tokens)
+    return (model.always_read_params + model.moe_layers * touched * model.expert_params) * dtype_bytes(dtype)
+
+
+def kv_bytes_per_token(model: Model, kv_dtype: str = "bf16") -> float:
+    """KV-cache bytes one token adds across all layers (sliding-window layers included)."""
+    return model.layers * model.kv_elements_per_token_per_layer * dtype_bytes(kv_dtype)
+
+
+def _attended(model: Model, context: np.ndarray) -> np.ndarray:
+    """Σ over layers of the tokens a query at position ``context`` attends to (windowed layers cap at the window)."""
+    full = model.layers - model.window_layers
+    windowed = model.window_layers * np.minimum(context, model.window_tokens) if model.window_layers else 0.0
+    return full * context + windowed
+
+
+def kv_bytes_per_sequence(model: Model, context: np.ndarray | float, kv_dtype: str = "bf16") -> np.ndarray:
+    """KV-cache bytes one sequence of ``context`` tokens holds (sliding-window layers keep at most the window)."""
+    s = np.asarray(context, dtype=float)
+    return model.kv_elements_per_token_per_layer * dtype_bytes(kv_dtype) * _attended(model, s)
+
+
+def decode_flops(model: Model, batch: np.ndarray | float, context: np.ndarray | float = 0.0) -> np.ndarray:
+    """FLOPs of one decode step: B · (2 · matmul params + attention over ``context`` cached tokens)."""
+    b, s = np.asarray(batch, dtype=float), np.asarray(context, dtype=float)
+    d_qk, d_v = model.decode_attention_dims
+    attention = 2.0 * model.attention.heads * (d_qk + d_v) * _attended(model, s)
+    return b * (2.0 * model.matmul_params + attention)
+
+
+def decode_bytes(
+    model: Model,
+    batch: np.ndarray | float,
+    context: np.ndarray | float = 0.0,
+    dtype: str = "bf16",
+    kv_dtype: str = "bf16",
+) -> np.ndarray:
+    """Bytes one decode step reads: the weights its B tokens touch, plus B sequences' KV cache."""
+    b = np.asarray(batch, dtype=float)
+    return step_weight_bytes(model, b, dtype) + b * kv_bytes_per_sequence(model, context, kv_dtype)
+
+
+def _causal_pairs(prompt: np.ndarray, window: float) -> np.ndarray:
+    """Σ_{i=1..P} min(i, window): query-key pairs of a causal prompt, capped at ``window`` (0 = no window)."""
+    full = prompt * (prompt + 1) / 2
+    if not window:
+        return full
+    capped = window * (window + 1) / 2 + (prompt - window) * window
+    return np.where(prompt <= window, full, capped)
+
+
+def prefill_flops(model: Model, prompt: np.ndarray | float) -> np.ndarray:
+    """FLOPs of a prefill of ``prompt`` tokens: 2 · matmul params · P plus causal attention over the prompt."""
+    p = np.asarray(prompt, dtype=float)
+    d_qk, d_v = model.prefill_attention_dims
+    full_layers = model.layers - model.window_layers
+    pairs = full_layers * _causal_pairs(p, 0) + model.window_layers * _causal_pairs(p, model.window_tokens)
+    return 2.0 * model.matmul_params * p + 2.0 * model.attention.heads * (d_qk + d_v) * pairs
+
+
+def prefill_bytes(
+    model: Model, prompt: np.ndarray | float, dtype: str = "bf16", kv_dtype: str = "bf16"
+) -> np.ndarray:
+    """Bytes a prefill of ``prompt`` tokens moves: the weights its tokens touch, plus the KV cache it writes."""
+    return step_weight_bytes(model, prompt, dtype) + kv_bytes_per_sequence(model, prompt, kv_dtype)
+
+
+def decode_intensity(
+    model: Model,
+    batch: np.ndarray | float = 1.0,
+    dtype: str = "bf16",
+    context: np.ndarray | float = 0.0,
+    kv_dtype: str = "bf16",
+) -> np.ndarray:
+    """Arithmetic intensity of one decode step, FLOP/byte (≈1 at batch 1 in 16-bit)."""
+    return decode_flops(model, batch, context) / decode_bytes(model, batch, context, dtype, kv_dtype)
+
+
+def ridge_intensity(acc: Accelerator, dtype: str = "bf16") -> float:
+    """Ridge point, FLOP/byte: dense peak FLOP/s for ``dtype`` ÷ peak memory bytes/s."""
+    return acc.ridge(dtype)
+
+
+# ----------------------------------------------------------------------------------------------------------- times
+
+
+@dataclass(frozen=True)
+class StepTime:
+    """The parts of one step's time on one GPU of a tensor-parallel group, seconds (arrays)."""
+
+    memory_s: np.ndarray
+    compute_s: np.ndarray
+    network_s: np.ndarray
+    overhead_s: np.ndarray
+    bytes_per_gpu: np.ndarray
+    flops_per_gpu: np.ndarray
+
+    @property
+    def total_s(self) -> np.ndarray:
+        """max(memory, compute) + network + overhead: memory traffic and math overlap; the collectives of tensor
+        parallelism sit on the critical path between layers."""
+        return np.maximum(self.memory_s, self.compute_s) + self.network_s + self.overhead_s
+
+    @property
+    def total_ms(self) -> np.ndarray:
+        return self.total_s * MS_PER_S
+
+
+def kv_shards(model: Model, tp: np.ndarray | float) -> np.ndarray:
+    """How many ways tensor parallelism splits the KV cache: min(tp, KV heads) for GQA, 1 for MLA."""
+    return np.minimum(np.asarray(tp, dtype=float), model.kv_shards_max)
+
+
+def allreduce_s(
+    acc: Accelerator, tp: np.ndarray | float, message_bytes: np.ndarray | float, eff: Efficiency
+) -> np.ndarray:
+    """Time of one ring all-reduce of ``message_bytes`` over ``tp`` GPUs, seconds:
+    2(tp−1)/tp · message / (per-direction link bandwidth · link fraction) + per-collective latency; 0 at tp=1."""
+    tp_arr = np.asarray(tp, dtype=float)
+    msg = np.asarray(message_bytes, dtype=float)
+    shape = np.broadcast_shapes(tp_arr.shape, msg.shape)
+    out = np.zeros(shape)
+    tp_b, msg_b = np.broadcast_to(tp_arr, shape), np.broadcast_to(msg, shape)
+    for value in np.unique(tp_b):
+        link = acc.tp_link(int(value))
+        if link is None:
+            continue
+        latency = eff.scaleup_latency_s if link is acc.scaleup else eff.pcie_latency_s
+        sel = tp_b == value
+        ring = 2.0 * (value - 1) / value * msg_b[sel] / (link.bytes_per_s * eff.link_fraction)
+        out[sel] = ring + latency
+    return out
+
+
+def _step(
+    model: Model,
+    acc: Accelerator,
+    dtype: str,
+    tp: np.ndarray,
+    weight_b: np.ndarray,
+    kv_b: np.ndarray,
+    flops: np.ndarray,
+    tokens: np.ndarray,
+    eff: Efficiency,
+) -> StepTime:
+    bytes_per_gpu = weight_b / tp + kv_b / kv_shards(model, tp)
+    flops_per_gpu = flops / tp
+    compute_dtype = acc.compute_dtype(dtype)
+    memory_s = bytes_per_gpu / (acc.bandwidth_bytes_per_s * eff.bandwidth_fraction)
+    compute_s = flops_per_gpu / (acc.peak_flops(dtype) * eff.compute(compute_dtype))
+    message = tokens * model.hidden_size * ACTIVATION_BYTES
+    network_s = ALLREDUCES_PER_LAYER * model.layers * allreduce_s(acc, tp, message, eff)
+    shape = np.broadcast_shapes(memory_s.shape, compute_s.shape, network_s.shape)
+    return StepTime(
+        memory_s=np.broadcast_to(memory_s, shape),
+        compute_s=np.broadcast_to(compute_s, shape),
+        network_s=np.broadcast_to(network_s, shape),
+        overhead_s=np.full(shape, eff.step_overhead_s),
+        bytes_per_gpu=np.broadcast_to(bytes_per_gpu, shape),
+        flops_per_gpu=np.broadcast_to(flops_per_gpu, shape),
+    )
+
+
+def _tp(tp: np.ndarray | float) -> np.ndarray:
+    return at_least_one("tp", tp)
+
+
+def decode_step(
+    model: Model,
+    acc: Accelerator,
+    dtype: str = "bf16",
+    batch: np.ndarray | float = 1.0,
+    context: np.ndarray | float = 0.0,
+    tp: np.ndarray | float = 1.0,
+    kv_dtype: str = "bf16",
+    eff: Efficiency | None = None,
+) -> StepTime:
+    """One decode step of ``batch`` sequences at ``context`` cached tokens on ``tp`` GPUs (floor when ``eff`` is
+    None or ideal)."""
+    dtype, kv_dtype = check_dtype(dtype), check_dtype(kv_dtype, "kv_dtype")
+    b, s, t = at_least_one("batch", batch), non_negative("context_tokens", context), _tp(tp)
+    eff = eff or Efficiency.ideal()
+    weight_b = step_weight_bytes(model, b, dtype)
+    kv_b = b * kv_bytes_per_sequence(model, s, kv_dtype)
+    return _step(model, acc, dtype, t, weight_b, kv_b, decode_flops(model, b, s), b, eff)
+
+
+def prefill_step(
+    model: Model,
+    acc: Accelerator,
+    prompt: np.ndarray | float,
+    dtype: str = "bf16",
+    tp: np.ndarray | float = 1.0,
+    kv_dtype: str = "bf16",
+    eff: Efficiency | None = None,
+) -> StepTime:
+    """The prefill of one prompt of ``prompt`` tokens on ``tp`` GPUs (unloaded time to first token)."""
+    dtype, kv_dtype = check_dtype(dtype), check_dtype(kv_dtype, "kv_dtype")
+    p, t = at_least_one("prompt_tokens", prompt), _tp(tp)
+    eff = eff or Efficiency.ideal()
+    weight_b = step_weight_bytes(model, p, dtype)
+    kv_b = kv_bytes_per_sequence(model, p, kv_dtype)
+    return _step(model, acc, dtype, t, weight_b, kv_b, prefill_flops(model, p), p, eff)
+
+
+def decode_floor_ms(model: Model, acc: Accelerator, dtype: str = "bf16", batch: np.ndarray | float = 1.0,
+                    context: np.ndarray | float = 0.0, tp: np.ndarray | float = 1.0,
+                    kv_dtype: str = "bf16") -> np.ndarray:
+    """Roofline floor of one decode step, ms."""
+    return decode_step(model, acc, dtype, batch, context, tp, kv_dtype).total_ms
+
+
+def prefill_floor_ms(model: Model, acc: Accelerator, prompt: np.ndarray | float, dtype: str = "bf16",
+                     tp: np.ndarray | float = 1.0, kv_dtype: str = "bf16") -> np.ndarray:
+    """Roofline floor of one prefill, ms."""
+    return prefill_step(model, acc, prompt, dtype, tp, kv_dtype).total_ms
+
+
+def decode_ms(model: Model, acc: Accelerator, dtype: str = "bf16", batch: np.ndarray | float = 1.0,
+              context: np.ndarray | float = 0.0, tp: np.ndarray | float = 1.0,
+              kv_dtype: str = "bf16") -> np.ndarray:
+    """Expected decode step (time per output token), ms, with the accelerator's measured efficiencies."""
+    return decode_step(model, acc, dtype, batch, context, tp, kv_dtype, expected_efficiency(acc.id)).total_ms
+
+
+def prefill_ms(model: Model, acc: Accelerator, prompt: np.ndarray | float, dtype: str = "bf16",
+               tp: np.ndarray | float = 1.0, kv_dtype: str = "bf16") -> np.ndarray:
+    """Expected unloaded prefill (time to first token), ms."""
+    return prefill_step(model, acc, prompt, dtype, tp, kv_dtype, expected_efficiency(acc.id)).total_ms
+
+
+def crossover_batch(
+    model: Model,
+    acc: Accelerator,
+    dtype: str = "bf16",
+    context: np.ndarray | float = 0.0,
+    kv_dtype: str = "bf16",
+) -> np.ndarray:
+    """Smallest whole batch at which the decode step's FLOP time reaches its memory time (at catalogue peaks);
+    ``inf`` where no batch up to 2^30 gets there (the KV cache grows as fast as the FLOPs: long contexts).
+
+    compute(B) − memory(B) is convex in B (FLOPs linear, bytes linear + concave expert coverage), so once
+    compute-bound a step stays compute-bound and bisection finds the crossover.
+    """
+    dtype, kv_dtype = check_dtype(dtype), check_dtype(kv_dtype, "kv_dtype")
+    s = non_negative("context_tokens", context)
+    peak, bw = acc.peak_flops(dtype), acc.bandwidth_bytes_per_s
+
+    def compute_bound(b: np.ndarray) -> np.ndarray:
+        return decode_flops(model, b, s) / peak >= decode_bytes(model, b, s, dtype, kv_dtype) / bw
+
+    lo = np.ones_like(s)
+    hi = np.full_like(s, float(CROSSOVER_SEARCH_LIMIT))
+    reachable = compute_bound(hi)
+    done = compute_bound(lo)
+    while True:
+        active = reachable & ~done & (hi - lo > 1)
+        if not active.any():
+            break
+        mid = np.floor((lo + hi) / 2)
+        ok = compute_bound(mid)
+        hi = np.where(active & ok, mid, hi)
+        lo = np.where(active & ~ok, mid, lo)
+    result = np.where(done, 1.0, hi)
+    return np.where(reachable, result, np.inf)
+
+
+def require_fits_any(value: float, what: str) -> None:  # pragma: no cover - tiny guard used by faces
+    if not np.isfinite(value):
+        raise PlannerError(f"{what} is not finite")

@@ -1,0 +1,148 @@
+"""Requirements: the plan spec a planner writes (YAML), validated with errors that name the field."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from planner.catalogue import check_dtype
+from planner.errors import PlannerError
+from planner.validate import MAX_SIZE
+
+MAX_SPEC_BYTES = 1_000_000
+"""A spec file is a few hundred bytes; anything over a megabyte is refused before it is parsed."""
+
+Positive = Annotated[float, Field(gt=0, le=MAX_SIZE, allow_inf_nan=False)]
+Tokens = Annotated[int, Field(gt=0, le=10_000_000)]
+
+
+class PlanSpec(BaseModel):
+    """One serving plan: the model, the hardware, the traffic, the SLOs and the budget.
+
+    ``tp`` left out means the smallest tensor-parallel size that holds the weights and meets the SLOs at batch 1.
+    ``usd_per_gpu_hour`` overrides the catalogue price; ``accelerators``/``dtypes`` are candidates for the search.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(default="plan", max_length=200)
+    model: str = Field(min_length=1, max_length=200)
+    accelerator: str = Field(min_length=1, max_length=200)
+    dtype: str = "bf16"
+    kv_dtype: str = "bf16"
+    tp: Annotated[int, Field(ge=1, le=64)] | None = None
+    pp: Annotated[int, Field(ge=1, le=1)] = 1
+    qps: Positive
+    input_tokens: Tokens
+    output_tokens: Tokens
+    ttft_slo_ms: Positive
+    tpot_slo_ms: Positive
+    budget_usd_month: Positive | None = None
+    usd_per_gpu_hour: Positive | None = None
+    accelerators: list[str] = []
+    dtypes: list[str] = []
+    notes: str = Field(default="", max_length=10_000)
+
+    @field_validator("dtype", "kv_dtype")
+    @classmethod
+    def _dtype(cls, value: Any) -> str:
+        return check_dtype(value)
+
+    @field_validator("dtypes")
+    @classmethod
+    def _dtypes(cls, value: list[Any]) -> list[str]:
+        return [check_dtype(v) for v in value]
+
+    @field_validator("qps", "ttft_slo_ms", "tpot_slo_ms", "budget_usd_month", "usd_per_gpu_hour",
+                     "input_tokens", "output_tokens", "tp", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("must be a number, not true/false")
+        return value
+
+    def to_yaml(self) -> str:
+        """The spec as YAML, fields in declaration order, unset optional fields left out."""
+        data = self.model_dump(exclude_defaults=True)
+        data = {"name": self.name, **data}
+        return yaml.safe_dump(data, sort_keys=False)
+
+
+def _field_errors(exc: ValidationError, where: str) -> PlannerError:
+    lines = []
+    for err in exc.errors()[:8]:
+        field = ".".join(str(p) for p in err["loc"]) or "(spec)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            known = ", ".join(PlanSpec.model_fields)
+            lines.append(f"{field}: unknown field; valid fields: {known}")
+        elif err["type"] == "missing":
+            lines.append(f"{field}: required")
+        else:
+            lines.append(f"{field}: {msg} (got {err.get('input')!r})")
+    return PlannerError(f"{where}: " + "; ".join(lines))
+
+
+def spec_from_data(data: Any, where: str = "spec") -> PlanSpec:
+    """A validated spec from parsed YAML/JSON data."""
+    if data is None:
+        raise PlannerError(f"{where} is empty; a spec needs at least model, accelerator, qps, input_tokens, "
+                           f"output_tokens, ttft_slo_ms and tpot_slo_ms")
+    if not isinstance(data, dict):
+        raise PlannerError(f"{where} must be a mapping of field: value, got {type(data).__name__}")
+    try:
+        return PlanSpec.model_validate(data)
+    except ValidationError as exc:
+        raise _field_errors(exc, where) from None
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe YAML that refuses anchors/aliases (no 'billion laughs' expansion)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"YAML aliases are not allowed in a spec (line {event.start_mark.line + 1})")
+        return super().compose_node(parent, index)
+
+
+def parse_spec_text(text: str, where: str = "spec") -> PlanSpec:
+    """A spec from YAML text."""
+    if len(text) > MAX_SPEC_BYTES:
+        raise PlannerError(f"{where} is {len(text)} bytes; a spec is at most {MAX_SPEC_BYTES} bytes")
+    try:
+        data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise PlannerError(f"{where} is not valid YAML: {exc}") from None
+    return spec_from_data(data, where)
+
+
+def load_spec(path: str | Path) -> PlanSpec:
+    """A spec from a YAML file."""
+    p = Path(path)
+    try:
+        if p.stat().st_size > MAX_SPEC_BYTES:
+            raise PlannerError(f"spec file {str(p)!r} is over {MAX_SPEC_BYTES} bytes; is it really a spec?")
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlannerError(f"spec file {str(p)!r} does not exist") from None
+    except IsADirectoryError:
+        raise PlannerError(f"spec {str(p)!r} is a folder; give a YAML file") from None
+    except UnicodeDecodeError:
+        raise PlannerError(f"spec file {str(p)!r} is not UTF-8 text; a spec is YAML") from None
+    except OSError as exc:
+        raise PlannerError(f"cannot read spec file {str(p)!r}: {exc.strerror}") from None
+    return parse_spec_text(text, where=str(p))
+
+
+def default_spec_text() -> str:
+    return (resources.files("planner") / "data" / "default-plan.yaml").read_text(encoding="utf-8")
+
+
+def default_spec() -> PlanSpec:
+    """The embedded default plan (a 70B chat service)."""
+    return parse_spec_text(default_spec_text(), where="default plan")

@@ -1,0 +1,81 @@
+"""Coercion of numeric inputs into numpy arrays, with errors that name the argument and the bad value."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from planner.errors import PlannerError
+
+MAX_SIZE = 1e15
+"""Largest size any whichwall argument accepts (tokens, batch, qps...): beyond it the float arithmetic loses meaning."""
+
+
+def _describe(value: Any) -> str:
+    return repr(value) if not isinstance(value, float) else f"{value:g}"
+
+
+def as_array(
+    name: str,
+    value: Any,
+    *,
+    minimum: float = 0.0,
+    inclusive: bool = False,
+    integer: bool = False,
+    maximum: float = MAX_SIZE,
+) -> np.ndarray:
+    """``value`` (a number, a sequence or an array) as a float64 array, checked element by element.
+
+    Every element must be a finite real number, above ``minimum`` (or equal to it when ``inclusive``), at most
+    ``maximum``, and a whole number when ``integer``. Text, booleans, None, NaN and infinities are refused.
+    """
+    if isinstance(value, (str, bytes, bool)) or value is None:
+        raise PlannerError(f"{name} must be a number, got {value!r}")
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise PlannerError(f"{name} must be a number or a range of numbers, got {value!r}") from None
+    if arr.dtype == object:
+        raise PlannerError(f"{name} must be numeric, got {value!r}")
+    if arr.size == 0:
+        raise PlannerError(f"{name} is empty; give at least one number")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise PlannerError(f"{name} must be a finite number, got {_describe(arr[bad].flat[0])}")
+    low_bad = arr < minimum if inclusive else arr <= minimum
+    if low_bad.any():
+        relation = ">=" if inclusive else ">"
+        raise PlannerError(f"{name} must be {relation} {minimum:g}, got {_describe(float(arr[low_bad].flat[0]))}")
+    if (arr > maximum).any():
+        raise PlannerError(f"{name} must be at most {maximum:g}, got {_describe(float(arr[arr > maximum].flat[0]))}")
+    if integer and (arr != np.round(arr)).any():
+        frac = arr[arr != np.round(arr)].flat[0]
+        raise PlannerError(f"{name} must be a whole number, got {_describe(float(frac))}")
+    return arr
+
+
+def as_scalar(name: str, value: Any, **kwargs: Any) -> float:
+    """One number, checked as ``as_array`` checks each element."""
+    arr = as_array(name, value, **kwargs)
+    if arr.size != 1:
+        raise PlannerError(f"{name} must be a single number, got {arr.size} values")
+    out = float(arr.reshape(-1)[0])
+    assert math.isfinite(out)
+    return out
+
+
+def positive(name: str, value: Any, integer: bool = False) -> np.ndarray:
+    """Elements > 0."""
+    return as_array(name, value, minimum=0.0, integer=integer)
+
+
+def at_least_one(name: str, value: Any) -> np.ndarray:
+    """Whole numbers >= 1 (batch sizes, GPU counts)."""
+    return as_array(name, value, minimum=1.0, inclusive=True, integer=True)
+
+
+def non_negative(name: str, value: Any, integer: bool = False) -> np.ndarray:
+    """Elements >= 0 (context lengths)."""
+    return as_array(name, value, minimum=0.0, inclusive=True, integer=integer)

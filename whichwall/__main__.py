@@ -1,0 +1,4 @@
+from whichwall.cli import main
+import sys
+
+sys.exit(main())

@@ -1,0 +1,181 @@
+"""The ``whichwall`` command line: ``plan`` prints a plan, ``catalogue`` lists and shows catalogue entries.
+
+Bad input of any kind ends in one line on stderr naming what is wrong and what would be right, and exit code 2;
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from planner.catalogue import get_catalogue
+from planner.errors import PlannerError
+from planner.plan import PlanResult, evaluate
+from planner.report import as_json, format_value, rows
+from planner.spec import PlanSpec, default_spec, load_spec
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+
+
+def _version() -> str:
+    try:
+        return version("whichwall")
+    except PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=False, width=max(100, Console().width))
+
+
+def print_plan(result: PlanResult, console: Console) -> None:
+    """The plan as one table per section of the design loop."""
+    table: Table | None = None
+    section = None
+    for row in rows(result):
+        if row.section != section:
+            if table is not None:
+                console.print(table)
+            section = row.section
+            table = Table(title=section.capitalize(), title_justify="left", show_header=False, box=None,
+                          padding=(0, 2))
+            table.add_column("what", style="bold" if section == "walls" else "")
+            table.add_column("value", justify="right" if section != "walls" else "left")
+            table.add_column("unit", style="dim")
+        assert table is not None
+        value = format_value(row.value, row.unit)
+        if row.key == "binding_wall":
+            value = f"[bold red]{value}[/]"
+        table.add_row(row.label, value, "" if row.unit == "utilization" else row.unit)
+    if table is not None:
+        console.print(table)
+
+
+def _load(spec_path: str | None) -> PlanSpec:
+    return default_spec() if spec_path is None else load_spec(spec_path)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    result = evaluate(_load(args.spec), get_catalogue(args.catalogue or ()))
+    if args.json:
+        print(json.dumps(as_json(result), indent=2))
+    else:
+        print_plan(result, _console())
+    return 0
+
+
+def _acc_rows(cat: Any) -> Table:
+    t = Table(title="Accelerators", title_justify="left")
+    for col in ("id", "name", "memory GB", "TB/s", "bf16 TFLOP/s", "fp8 TFLOP/s", "ridge bf16", "scale-up GB/s/dir",
+                "$/GPU-h"):
+        t.add_column(col, justify="left" if col in ("id", "name") else "right")
+    for a in cat.accelerators.values():
+        fp8 = a.dense_peak_tflops.get("fp8")
+        t.add_row(a.id, a.name, f"{a.memory_gb:g}", f"{a.memory_bandwidth_tbs:g}", f"{a.peak_flops('bf16') / 1e12:g}",
+                  f"{fp8:g}" if fp8 else "-", f"{a.ridge('bf16'):.0f}",
+                  f"{a.scaleup.gbs_per_direction:g}" if a.scaleup else "-",
+                  f"{a.usd_per_gpu_hour:g}" if a.usd_per_gpu_hour else "-")
+    return t
+
+
+def _model_rows(cat: Any) -> Table:
+    from planner.roofline import kv_bytes_per_token
+
+    t = Table(title="Models", title_justify="left")
+    for col in ("id", "hf repo", "params B", "active B", "attention", "KV bytes/token (bf16)", "experts"):
+        t.add_column(col, justify="left" if col in ("id", "hf repo", "attention") else "right")
+    for m in cat.models.values():
+        experts = f"{m.moe.experts_per_token}/{m.moe.experts}" if m.moe else "-"
+        t.add_row(m.id, m.hf_repo, f"{m.total_params / 1e9:.2f}", f"{m.active_params / 1e9:.2f}",
+                  m.attention.kind.upper(), f"{kv_bytes_per_token(m):,.0f}", experts)
+    return t
+
+
+def cmd_catalogue(args: argparse.Namespace) -> int:
+    cat = get_catalogue(args.catalogue or ())
+    console = _console()
+    if args.id:
+        kind = args.kind
+        entry: Any
+        if kind == "models":
+            entry = cat.model(args.id)
+        elif kind == "accelerators":
+            entry = cat.accelerator(args.id)
+        else:
+            try:
+                entry = cat.accelerator(args.id)
+            except PlannerError:
+                entry = cat.model(args.id)
+        data = entry.model_dump(mode="json", exclude_none=True)
+        if hasattr(entry, "total_params"):
+            data["derived"] = {"total_params_b": entry.total_params / 1e9, "active_params_b": entry.active_params / 1e9}
+        console.print_json(json.dumps(data)) if not args.json else print(json.dumps(data, indent=2))
+        return 0
+    if args.json:
+        print(json.dumps({"accelerators": list(cat.accelerators), "models": list(cat.models)}, indent=2))
+        return 0
+    if args.kind in (None, "accelerators"):
+        console.print(_acc_rows(cat))
+    if args.kind in (None, "models"):
+        console.print(_model_rows(cat))
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse's own errors: usage + message, exit 2, no traceback
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"whichwall: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="whichwall", description="Capacity planning for ML serving: which wall binds.")
+    parser.add_argument("--version", action="version", version=f"whichwall {_version()}")
+    parser.add_argument("--debug", action="store_true", help="show a traceback on internal errors")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("plan", help="run the design loop on a spec (default: the embedded 70B chat plan)")
+    p.add_argument("spec", nargs="?", help="plan spec, YAML (default: the embedded default plan)")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument("--catalogue", action="append", metavar="FILE",
+                   help="extra catalogue file (YAML/JSON or a config.json); repeatable")
+    p.set_defaults(func=cmd_plan)
+
+    c = sub.add_parser("catalogue", help="list the catalogue, or show one entry")
+    c.add_argument("kind", nargs="?", choices=["accelerators", "models"], help="list only this kind")
+    c.add_argument("id", nargs="?", help="show one entry by id or alias")
+    c.add_argument("--json", action="store_true", help="print as JSON")
+    c.add_argument("--catalogue", action="append", metavar="FILE", help="extra catalogue file; repeatable")
+    c.set_defaults(func=cmd_catalogue)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except PlannerError as exc:
+        print(f"whichwall: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("whichwall: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not bad input: say so briefly
+        if args.debug:
+            raise
+        print(f"whichwall: internal error ({type(exc).__name__}: {exc}); rerun with --debug and report it",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
