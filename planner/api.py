@@ -7,16 +7,19 @@ has the broadcast shape. A scalar call is the 1-element case. ``None`` for an op
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
 
-from planner import roofline, topology
-from planner.catalogue import Accelerator, Model, check_dtype, get_catalogue
-from planner.errors import PlannerError
+from planner import report, roofline, topology
+from planner import walls as W
+from planner.catalogue import Accelerator, Catalogue, Model, check_dtype, get_catalogue, user_catalogue_paths
+from planner.efficiency import expected_efficiency
+from planner.errors import PlannerError, unknown
 from planner.plan import PlanResult, evaluate
 from planner.spec import PlanSpec, spec_from_data
-from planner.units import GB
+from planner.units import DTYPES, GB, HOURS_PER_MONTH, MS_PER_S
 from planner.validate import as_array, at_least_one, non_negative, positive
 
 DEFAULT_DTYPE = "bf16"
@@ -171,3 +174,389 @@ def binding_wall(model: object, gpu: object, qps: Any, input_tokens: Any, output
     """The wall that limits the plan first (see ``planner.walls``)."""
     return plan(model, gpu, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms, budget_usd_month, dtype,
                 tp).binding_wall
+
+
+# =================================================================================================================
+# The rest of the design loop by id, for the Excel functions (udfs/). Every numeric argument may be a number or an
+# array; arrays broadcast (numpy rules) and the result has the broadcast shape. ``None`` means the default.
+# =================================================================================================================
+
+def _over(fn: Any, *args: Any) -> Any:
+    """``fn`` applied element by element over the broadcast of ``args`` (values or arrays/lists of values); the
+    1-element case is ``fn(*args)``. Returns an object array of the broadcast shape."""
+    if not any(isinstance(a, (np.ndarray, list, tuple)) for a in args):
+        return fn(*args)
+    arrays = []
+    for a in args:
+        if isinstance(a, (np.ndarray, list, tuple)):
+            arr = np.array(a, dtype=object)
+        else:
+            arr = np.empty((), dtype=object)
+            arr[()] = a
+        arrays.append(arr)
+    try:
+        shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    except ValueError:
+        shapes = " and ".join("×".join(map(str, a.shape)) for a in arrays if a.shape)
+        raise PlannerError(f"ranges of shapes {shapes} do not line up: give ranges of the same shape, or one "
+                           f"column and one row") from None
+    if 0 in shape:
+        raise PlannerError("a range is empty; give at least one value")
+    out = np.empty(shape, dtype=object)
+    views = [np.broadcast_to(a, shape) for a in arrays]
+    for idx in np.ndindex(shape):
+        out[idx] = fn(*(v[idx].item() if isinstance(v[idx], np.generic) else v[idx] for v in views))
+    return out
+
+
+def _field(kind: str, field: object, fields: dict[str, Any]) -> str:
+    if not isinstance(field, str) or not field.strip():
+        raise PlannerError(f"{kind} field must be text, one of: {', '.join(fields)}")
+    key = field.strip().lower().replace(" ", "_").replace("-", "_")
+    if key not in fields:
+        raise unknown(f"{kind} field", field, list(fields))
+    return key
+
+
+def _or_none(getter: Any) -> Any:
+    def get(entry: Any) -> Any:
+        try:
+            return getter(entry)
+        except PlannerError:
+            return None
+    return get
+
+
+# ----------------------------------------------------------------------------------------------- catalogue look-ups
+
+GPU_FIELDS: dict[str, tuple[str, str, Any]] = {
+    "id": ("", "catalogue id", lambda a: a.id),
+    "name": ("", "name", lambda a: a.name),
+    "vendor": ("", "vendor", lambda a: a.vendor or None),
+    "family": ("", "family (its plausible bf16 ridge range checks the peaks)", lambda a: a.family or None),
+    "memory_gb": ("GB", "memory per GPU", lambda a: a.memory_gb),
+    "usable_memory_gb": ("GB", "memory per GPU left for weights + KV cache after the serving reserve",
+                         lambda a: topology.usable_bytes(a) / GB),
+    "memory_bandwidth_tbs": ("TB/s", "peak memory bandwidth", lambda a: a.memory_bandwidth_tbs),
+    **{f"dense_tflops_{d}": ("TFLOP/s", f"dense peak that {d} weights compute at (compute-dtype rule: the "
+                             f"16-bit rate for weight-only formats); n/a without a usable rate",
+                             _or_none(lambda a, d=d: a.peak_flops(d) / 1e12)) for d in DTYPES},
+    "ridge_bf16": ("FLOP/byte", "dense bf16 peak FLOP/s ÷ memory bytes/s", _or_none(lambda a: a.ridge("bf16"))),
+    "scaleup_link": ("", "scale-up link (NVLink, Infinity Fabric, ICI)", lambda a: a.scaleup.name if a.scaleup
+                     else None),
+    "scaleup_gbs_per_direction": ("GB/s", "scale-up link bandwidth per direction",
+                                  lambda a: a.scaleup.gbs_per_direction if a.scaleup else None),
+    "scaleup_domain": ("GPUs", "GPUs one scale-up domain joins (largest tensor-parallel group on it)",
+                       lambda a: a.scaleup.domain if a.scaleup else None),
+    "pcie_gbs_per_direction": ("GB/s", "PCIe bandwidth per direction", lambda a: a.pcie.gbs_per_direction
+                               if a.pcie else None),
+    "tdp_w": ("W", "board power", lambda a: a.tdp_w),
+    "usd_per_gpu_hour": ("USD/GPU-hour", "planning price", lambda a: a.usd_per_gpu_hour),
+    "price_date": ("", "date of the price", lambda a: (a.price.date or None) if a.price else None),
+    "confidence": ("", "confidence in the catalogue entry", lambda a: a.confidence or None),
+    "source": ("", "where the numbers come from", lambda a: a.source),
+}
+"""Fields ``gpu_info`` reads: name → (unit, meaning, getter). A getter's None shows as n/a."""
+
+
+def _moe(attr: str, dense: Any = 0) -> Any:
+    return lambda m: getattr(m.moe, attr) if m.moe else dense
+
+
+def _attn(attr: str) -> Any:
+    return lambda m: getattr(m.attention, attr, None)
+
+
+MODEL_FIELDS: dict[str, tuple[str, str, Any]] = {
+    "id": ("", "catalogue id", lambda m: m.id),
+    "name": ("", "name", lambda m: m.name),
+    "hf_repo": ("", "Hugging Face repository", lambda m: m.hf_repo or None),
+    "total_params_b": ("billion parameters", "every weight", lambda m: m.total_params / 1e9),
+    "active_params_b": ("billion parameters", "weights one token touches (MoE: k routed experts)",
+                        lambda m: m.active_params / 1e9),
+    "layers": ("", "transformer layers", lambda m: m.layers),
+    "hidden_size": ("", "hidden size", lambda m: m.hidden_size),
+    "vocab_size": ("tokens", "vocabulary", lambda m: m.vocab_size),
+    "intermediate_size": ("", "dense FFN intermediate size", lambda m: m.intermediate_size),
+    "attention": ("", "gqa (MHA/GQA/MQA) or mla (latent)", lambda m: m.attention.kind),
+    "heads": ("", "query heads", _attn("heads")),
+    "kv_heads": ("", "KV heads (GQA; n/a for MLA)", _attn("kv_heads")),
+    "head_dim": ("", "head dimension (GQA; n/a for MLA)", _attn("head_dim")),
+    "kv_lora_rank": ("", "MLA latent rank (n/a for GQA)", _attn("kv_lora_rank")),
+    "qk_rope_head_dim": ("", "MLA RoPE key dimension (n/a for GQA)", _attn("qk_rope_head_dim")),
+    "experts": ("", "routed experts per MoE layer (0: dense)", _moe("experts")),
+    "experts_per_token": ("", "routed experts per token (0: dense)", _moe("experts_per_token")),
+    "shared_experts": ("", "shared experts per MoE layer", _moe("shared_experts")),
+    "expert_intermediate_size": ("", "intermediate size of one expert (n/a: dense)",
+                                 _moe("expert_intermediate_size", None)),
+    "first_dense_layers": ("", "leading dense layers before the MoE layers", _moe("first_dense_layers")),
+    "sliding_window_tokens": ("tokens", "sliding-window size (0: none)", lambda m: m.window_tokens),
+    "sliding_window_layers": ("", "layers with a sliding window", lambda m: m.window_layers),
+    "max_context_tokens": ("tokens", "longest context the model supports", lambda m: m.max_context_tokens),
+    "published_total_params_b": ("billion parameters", "published total, checked against the architecture",
+                                 lambda m: m.published.total_params_b if m.published else None),
+    "source": ("", "where the architecture comes from", lambda m: m.source),
+}
+"""Fields ``model_info`` reads: name → (unit, meaning, getter)."""
+
+
+def gpu_ids() -> list[str]:
+    """Ids of the accelerators in the active catalogue (built-in, then user files)."""
+    return list(get_catalogue().accelerators)
+
+
+def model_ids() -> list[str]:
+    """Ids of the models in the active catalogue."""
+    return list(get_catalogue().models)
+
+
+def dtypes() -> list[str]:
+    """The dtypes whichwall knows, widest first."""
+    return list(DTYPES)
+
+
+def catalogue_files() -> list[str]:
+    """Where the active catalogue comes from: the built-in data, then each user file in force."""
+    return ["planner/data (built-in)", *user_catalogue_paths()]
+
+
+def gpu_info(gpu: Any, field: Any) -> Any:
+    """One field of one accelerator (see ``GPU_FIELDS``); ``gpu`` and ``field`` may be arrays (they broadcast)."""
+    return _over(lambda g, f: GPU_FIELDS[_field("GPU", f, GPU_FIELDS)][2](_acc(g)), gpu, field)
+
+
+def model_info(model: Any, field: Any) -> Any:
+    """One field of one model (see ``MODEL_FIELDS``); ``model`` and ``field`` may be arrays."""
+    return _over(lambda m, f: MODEL_FIELDS[_field("model", f, MODEL_FIELDS)][2](_model(m)), model, field)
+
+
+def gpu_info_table(gpu: object) -> list[tuple[str, Any, str]]:
+    """Every field of one accelerator as (field, value, unit)."""
+    acc = _acc(gpu)
+    return [(name, getter(acc), unit) for name, (unit, _, getter) in GPU_FIELDS.items()]
+
+
+def model_info_table(model: object) -> list[tuple[str, Any, str]]:
+    """Every field of one model as (field, value, unit)."""
+    m = _model(model)
+    return [(name, getter(m), unit) for name, (unit, _, getter) in MODEL_FIELDS.items()]
+
+
+# ------------------------------------------------------------------------------------------------------ arithmetic
+
+def total_params_b(model: object) -> float:
+    """Every weight of the model, billions of parameters."""
+    return _model(model).total_params / 1e9
+
+
+def active_params_b(model: object) -> float:
+    """Weights one token touches, billions (MoE: shared part + k routed experts per MoE layer)."""
+    return _model(model).active_params / 1e9
+
+
+def decode_flops(model: object, batch: Any = None, context_tokens: Any = None) -> np.ndarray:
+    """FLOPs of one decode step of ``batch`` sequences at ``context_tokens`` cached tokens each."""
+    return roofline.decode_flops(_model(model), at_least_one("batch", _or(batch, 1)),
+                                 non_negative("context_tokens", _or(context_tokens, 0)))
+
+
+def decode_bytes_gb(model: object, dtype: object = None, batch: Any = None, context_tokens: Any = None,
+                    kv_dtype: object = None) -> np.ndarray:
+    """Bytes one decode step reads (weights its tokens touch + the batch's KV cache), GB, all GPUs together."""
+    return roofline.decode_bytes(_model(model), at_least_one("batch", _or(batch, 1)),
+                                 non_negative("context_tokens", _or(context_tokens, 0)), _dtype(dtype),
+                                 _dtype(kv_dtype, "kv_dtype")) / GB
+
+
+def prefill_flops(model: object, prompt_tokens: Any) -> np.ndarray:
+    """FLOPs of one prefill of ``prompt_tokens`` tokens (matmuls + causal attention)."""
+    return roofline.prefill_flops(_model(model), at_least_one("prompt_tokens", prompt_tokens))
+
+
+def experts_touched(model: object, tokens: Any = None) -> np.ndarray:
+    """Distinct routed experts per MoE layer that ``tokens`` tokens route to (0 for a dense model)."""
+    return roofline.experts_touched(_model(model), at_least_one("tokens", _or(tokens, 1)))
+
+
+def kv_gb(model: object, context_tokens: Any, batch: Any = None, kv_dtype: object = None) -> np.ndarray:
+    """KV cache of ``batch`` sequences of ``context_tokens`` tokens, GB (sliding-window layers keep the window)."""
+    b = at_least_one("batch", _or(batch, 1))
+    s = non_negative("context_tokens", context_tokens)
+    return b * roofline.kv_bytes_per_sequence(_model(model), s, _dtype(kv_dtype, "kv_dtype")) / GB
+
+
+# -------------------------------------------------------------------------------------------------------- topology
+
+def smallest_tp(model: object, gpu: object, context_tokens: Any, dtype: object = None,
+                kv_dtype: object = None) -> np.ndarray:
+    """Smallest tensor-parallel size (a power of two the GPU's links allow) that holds the weights and one sequence
+    of ``context_tokens`` tokens; a ``PlannerError`` naming the shortfall when none does."""
+    m, a, d, kv = _model(model), _acc(gpu), _dtype(dtype), _dtype(kv_dtype, "kv_dtype")
+    s = positive("context_tokens", context_tokens)
+    out = np.empty(s.shape)
+    for idx in np.ndindex(s.shape):
+        out[idx] = topology.smallest_tp(m, a, float(s[idx]), d, kv)
+    return out
+
+
+def memory_per_gpu_gb(model: object, gpu: object, dtype: object = None, batch: Any = None,
+                      context_tokens: Any = None, tp: Any = None, kv_dtype: object = None) -> np.ndarray:
+    """Memory in use on each GPU of a tp group, GB: weights / tp + batch · KV per sequence / KV shards + reserve."""
+    return topology.memory_used_bytes(_model(model), _acc(gpu), non_negative("batch", _or(batch, 1), integer=True),
+                                      non_negative("context_tokens", _or(context_tokens, 0)), _dtype(dtype),
+                                      at_least_one("tp", _or(tp, 1)), _dtype(kv_dtype, "kv_dtype")) / GB
+
+
+def allreduce_ms(model: object, gpu: object, tp: Any, batch: Any = None) -> np.ndarray:
+    """Tensor-parallel all-reduce time of one decode step of ``batch`` tokens, ms, expected (measured link
+    fraction and per-collective latency): 2 · layers · (2(tp−1)/tp · batch · hidden · 2 bytes / link + latency);
+    0 at tp = 1. The network part of ``decode_ms``."""
+    m, a = _model(model), _acc(gpu)
+    step = roofline.decode_step(m, a, DEFAULT_DTYPE, at_least_one("batch", _or(batch, 1)), 0.0,
+                                at_least_one("tp", tp), DEFAULT_DTYPE, expected_efficiency(a.id))
+    return np.asarray(step.network_s) * MS_PER_S
+
+
+# ----------------------------------------------------------------------------------------------------------- plans
+
+_plan_cache: dict[str, PlanResult] = {}
+_plan_cache_catalogue: list[Catalogue | None] = [None]
+PLAN_CACHE_LIMIT = 2_000
+
+
+def plan_cached(model: object, gpu: object, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
+                tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: object = None, tp: Any = None,
+                kv_dtype: object = None) -> PlanResult:
+    """``plan(...)``, remembered per active catalogue and spec (several functions read the same plan)."""
+    spec = plan_spec(model, gpu, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms, budget_usd_month,
+                     dtype, tp, kv_dtype)
+    cat = get_catalogue()
+    if _plan_cache_catalogue[0] is not cat:
+        _plan_cache.clear()
+        _plan_cache_catalogue[0] = cat
+    key = spec.model_dump_json()
+    hit = _plan_cache.get(key)
+    if hit is None:
+        if len(_plan_cache) >= PLAN_CACHE_LIMIT:
+            _plan_cache.clear()
+        hit = _plan_cache[key] = evaluate(spec, cat)
+    return hit
+
+
+def _plan_over(pick: Any, model: object, gpu: object, qps: Any, input_tokens: Any, output_tokens: Any,
+               ttft_slo_ms: Any, tpot_slo_ms: Any, budget_usd_month: Any, dtype: object, tp: Any,
+               kv_dtype: object) -> Any:
+    def one(q: Any, i: Any, o: Any, ttft: Any, tpot: Any, budget: Any, t: Any) -> Any:
+        return pick(plan_cached(model, gpu, q, i, o, ttft, tpot, budget, dtype, t, kv_dtype))
+    return _over(one, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms, budget_usd_month, tp)
+
+
+def binding_walls(model: object, gpu: object, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
+                  tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: object = None, tp: Any = None,
+                  kv_dtype: object = None) -> Any:
+    """``binding_wall`` over arrays of the numeric arguments (a text array of the broadcast shape)."""
+    return _plan_over(lambda r: r.binding_wall, model, gpu, qps, input_tokens, output_tokens, ttft_slo_ms,
+                      tpot_slo_ms, budget_usd_month, dtype, tp, kv_dtype)
+
+
+def next_wall(model: object, gpu: object, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
+              tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: object = None, tp: Any = None,
+              kv_dtype: object = None) -> Any:
+    """The wall with the least headroom after the binding one (None without another wall)."""
+    return _plan_over(lambda r: r.walls.next, model, gpu, qps, input_tokens, output_tokens, ttft_slo_ms,
+                      tpot_slo_ms, budget_usd_month, dtype, tp, kv_dtype)
+
+
+def replicas(model: object, gpu: object, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
+             tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: object = None, tp: Any = None,
+             kv_dtype: object = None) -> Any:
+    """Replicas (tp GPUs each) the traffic needs at the plan's operating point; None when no batch meets the
+    SLOs or fits (see ``binding_wall``)."""
+    return _plan_over(lambda r: r.replicas, model, gpu, qps, input_tokens, output_tokens, ttft_slo_ms,
+                      tpot_slo_ms, budget_usd_month, dtype, tp, kv_dtype)
+
+
+def plan_keys() -> list[str]:
+    """Keys ``plan_value`` accepts: the rows of ``planner.report.rows`` (requirements, arithmetic, topology, cost,
+    walls)."""
+    keys = [k for k, _, _ in report.REQUIREMENT_FIELDS] + [k for _, k, _, _ in report.RESULT_FIELDS]
+    keys += [f"utilization:{w}" for w in W.WALLS] + ["binding_wall", "reason", "next_wall"]
+    return keys
+
+
+def _plan_row(result: PlanResult, key: str) -> Any:
+    for row in report.rows(result):
+        if row.key == key:
+            return row.value
+    return None  # an advice line that this plan does not have
+
+
+def plan_value(key: Any, model: object, gpu: object, qps: Any, input_tokens: Any, output_tokens: Any,
+               ttft_slo_ms: Any, tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: object = None,
+               tp: Any = None, kv_dtype: object = None) -> Any:
+    """One value of the plan by its key (``plan_keys``; also ``advice:1``, ``advice:2``...); ``key`` may be an
+    array too."""
+    keys = plan_keys()
+
+    def check(k: Any) -> str:
+        if not isinstance(k, str) or not k.strip():
+            raise PlannerError(f"key must be text, one of: {', '.join(keys)}")
+        text = k.strip().lower()
+        if text not in keys and not re.fullmatch(r"advice:[1-9]\d*", text):
+            raise unknown("plan key", k, keys)
+        return text
+
+    def one(k: Any, q: Any, i: Any, o: Any, ttft: Any, tpot: Any, budget: Any, t: Any) -> Any:
+        return _plan_row(plan_cached(model, gpu, q, i, o, ttft, tpot, budget, dtype, t, kv_dtype), check(k))
+    return _over(one, key, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms, budget_usd_month, tp)
+
+
+def walls_table(model: object, gpu: object, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
+                tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: object = None, tp: Any = None,
+                kv_dtype: object = None) -> list[tuple[str, float | None, float | None, bool]]:
+    """Each wall as (wall, utilization, headroom, binding?): utilization = demand ÷ capacity at the plan's
+    operating point, headroom = 1 − utilization (None where the wall does not apply: budget without a budget)."""
+    r = plan_cached(model, gpu, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms, budget_usd_month,
+                    dtype, tp, kv_dtype)
+    return [(w, r.walls.utilization[w], r.walls.headroom(w), w == r.binding_wall) for w in W.WALLS]
+
+
+def plan_table(model: object, gpu: object, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
+               tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: object = None, tp: Any = None,
+               kv_dtype: object = None) -> list[tuple[str, str, str, Any, str]]:
+    """The whole plan as (section, key, quantity, value, unit) rows, in the design loop's order."""
+    r = plan_cached(model, gpu, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms, budget_usd_month,
+                    dtype, tp, kv_dtype)
+    return [(row.section, row.key, row.label, row.value, row.unit) for row in report.rows(r)]
+
+
+# ------------------------------------------------------------------------------------------------------------ cost
+
+def gpu_hour_price(gpu: object) -> float:
+    """The catalogue's planning price of one GPU, USD per GPU-hour."""
+    acc = _acc(gpu)
+    if acc.usd_per_gpu_hour is None:
+        raise PlannerError(f"{acc.id} has no $/GPU-hour in the catalogue; give usd_per_gpu_hour, or add "
+                           f"price.usd_per_gpu_hour to it in a user catalogue")
+    return acc.usd_per_gpu_hour
+
+
+def _price(gpu: object, usd_per_gpu_hour: Any) -> Any:
+    if usd_per_gpu_hour is None:
+        _acc(gpu)
+        return gpu_hour_price(gpu)
+    _acc(gpu)
+    return positive("usd_per_gpu_hour", usd_per_gpu_hour)
+
+
+def cost_per_month(gpu: object, gpus: Any, usd_per_gpu_hour: Any = None) -> np.ndarray:
+    """Monthly cost of ``gpus`` GPUs, USD: gpus · $/GPU-hour · 730 hours (the catalogue price unless given)."""
+    return at_least_one("gpus", gpus) * _price(gpu, usd_per_gpu_hour) * HOURS_PER_MONTH
+
+
+def cost_per_million_tokens(gpu: object, tokens_per_sec: Any, gpus: Any = None,
+                            usd_per_gpu_hour: Any = None) -> np.ndarray:
+    """USD per million tokens when ``gpus`` GPUs together produce ``tokens_per_sec`` tokens/s around the clock:
+    gpus · $/GPU-hour ÷ 3600 ÷ tokens/s · 1e6."""
+    n = at_least_one("gpus", _or(gpus, 1))
+    return n * _price(gpu, usd_per_gpu_hour) / 3600.0 / positive("tokens_per_sec", tokens_per_sec) * 1e6

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from planner.efficiency import Efficiency, EfficiencyTable, build_efficiency, check_engine, efficiency_table_from_data
 from planner.errors import PlannerError, unknown
 from planner.units import BYTES_PER_ELEMENT, COMPUTE_FALLBACK, DTYPES, GB, TB, TERA, Dtype
 
@@ -441,8 +442,11 @@ class Catalogue:
         accelerators: Iterable[Accelerator],
         models: Iterable[Model],
         families: Mapping[str, Family] | None = None,
+        efficiency_overrides: Iterable[EfficiencyTable] = (),
     ):
         self.families: dict[str, Family] = dict(families or {})
+        self.efficiency_overrides: tuple[EfficiencyTable, ...] = tuple(efficiency_overrides)
+        self._efficiency_cache: dict[tuple[str, str], Efficiency] = {}
         self.accelerators: dict[str, Accelerator] = {}
         self.models: dict[str, Model] = {}
         for acc in accelerators:
@@ -504,7 +508,15 @@ class Catalogue:
         families = {**self.families, **other.families}
         accs = {**self.accelerators, **other.accelerators}
         models = {**self.models, **other.models}
-        return Catalogue(accs.values(), models.values(), families)
+        return Catalogue(accs.values(), models.values(), families,
+                         self.efficiency_overrides + other.efficiency_overrides)
+
+    def efficiency(self, accelerator_id: str, engine: object = None) -> Efficiency:
+        """Expected-time efficiencies of ``accelerator_id`` on ``engine`` (see ``planner.efficiency``)."""
+        key = (accelerator_id, check_engine(engine))
+        if key not in self._efficiency_cache:
+            self._efficiency_cache[key] = build_efficiency(key[0], key[1], self.efficiency_overrides)
+        return self._efficiency_cache[key]
 
 
 # ------------------------------------------------------------------------------------------------------ loading
@@ -541,9 +553,10 @@ def catalogue_from_data(data: Any, where: str = "catalogue") -> Catalogue:
         return Catalogue([], [model_from_hf_config(data)])
     if not isinstance(data, Mapping):
         raise PlannerError(f"{where}: expected a mapping with 'accelerators' and/or 'models' lists, got {type(data).__name__}")
-    extra = set(data) - {"families", "accelerators", "models"}
+    extra = set(data) - {"families", "accelerators", "models", "efficiency"}
     if extra:
-        raise PlannerError(f"{where}: unknown top-level keys {sorted(extra)}; expected families, accelerators, models")
+        raise PlannerError(f"{where}: unknown top-level keys {sorted(extra)}; expected families, accelerators, "
+                           f"models, efficiency")
     try:
         families = {k: Family.model_validate(v) for k, v in (data.get("families") or {}).items()}
         accs = [Accelerator.model_validate(a) for a in (data.get("accelerators") or [])]
@@ -552,7 +565,8 @@ def catalogue_from_data(data: Any, where: str = "catalogue") -> Catalogue:
         raise _describe(exc, where) from None
     except (AttributeError, TypeError) as exc:
         raise PlannerError(f"{where}: malformed entry ({exc})") from None
-    return Catalogue(accs, models, families)
+    overrides = (efficiency_table_from_data(data["efficiency"], where),) if data.get("efficiency") else ()
+    return Catalogue(accs, models, families, overrides)
 
 
 def load_catalogue_file(path: str | os.PathLike[str]) -> Catalogue:

@@ -1,38 +1,66 @@
-"""Measured efficiencies (fractions of peak that real kernels reach) and the serving reserve, from
-``planner/data/serving.yaml``. ``Efficiency.ideal()`` is the floor: every fraction 1, no latencies, no overhead."""
+"""Measured efficiencies (how close real serving engines get to the catalogue peaks) and the memory reserve, from
+``planner/data/serving.yaml``, optionally overridden by a user catalogue's ``efficiency`` section (what
+``whichwall calibrate`` writes). ``Efficiency.ideal()`` is the floor: every fraction 1, no latencies, no overheads.
+
+Layers, most specific last: ``default`` → ``per_accelerator[id]`` → ``engines[engine]`` (serving-engine behaviour:
+request overhead and prefill bursts) → ``per_accelerator["id@engine"]`` → the same keys in user catalogues.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources
-from typing import Annotated
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from planner.catalogue import Accelerator
-from planner.units import DTYPES, Dtype, MS_PER_S, US_PER_S
+from planner.errors import PlannerError
+from planner.units import DTYPES, MS_PER_S, US_PER_S, Dtype
 
 Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Exponent = Annotated[float, Field(ge=-2, le=3, allow_inf_nan=False)]
+
+ENGINES = ("any", "trtllm", "vllm", "sglang")
+"""Serving engines with their own fitted behaviour; ``any`` is the fit pooled over all engines."""
+
+BURST_REFERENCE_OUTPUT_TOKENS = 1024.0
+"""Output length the prefill-burst term is normalised to (see ``planner.serving``)."""
 
 
 class Efficiency(BaseModel):
-    """How close to the catalogue peaks a serving engine gets on one accelerator.
+    """How close to the catalogue peaks one serving engine gets on one accelerator.
 
-    ``bandwidth_fraction`` scales HBM bandwidth, ``compute_fraction[d]`` the dense peak of compute dtype ``d``,
-    ``link_fraction`` the per-direction link bandwidth; each collective adds ``collective_latency_s`` and each step
-    ``step_overhead_s`` (seconds).
+    Fractions scale the catalogue peaks: ``bandwidth_fraction`` HBM bandwidth, ``compute_fraction[d]`` the dense
+    peak of compute dtype ``d`` in decode, ``prefill_compute_fraction`` the same in prefill, ``link_fraction`` the
+    per-direction link bandwidth. Times (seconds): each collective adds its link's latency; each step adds
+    ``layer_overhead_s`` per layer plus ``sequence_overhead_s`` per sequence per layer (kernel launches, scheduling,
+    sampling); each request adds ``request_overhead_s`` to its time to first token. The burst terms shape how TTFT
+    grows with the batch (``planner.serving``). Routed MoE experts run at ``expert_bandwidth_fraction`` and
+    ``expert_compute_fraction`` (prefill: ``prefill_expert_compute_fraction``) of those rates again: their grouped
+    GEMMs are small and uneven. ``replicate_kv``: the KV cache splits only as far as tensor
+    parallelism splits KV heads (real engines); the floor spreads it over every GPU (attention data parallelism can).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     bandwidth_fraction: Fraction = 1.0
     compute_fraction: dict[Dtype, Fraction] = {d: 1.0 for d in DTYPES}  # type: ignore[misc]  # noqa: RUF012
+    prefill_compute_fraction: Fraction | None = None
     link_fraction: Fraction = 1.0
     scaleup_latency_s: NonNegative = 0.0
     pcie_latency_s: NonNegative = 0.0
-    step_overhead_s: NonNegative = 0.0
+    layer_overhead_s: NonNegative = 0.0
+    sequence_overhead_s: NonNegative = 0.0
+    request_overhead_s: NonNegative = 0.0
+    burst_coefficient: NonNegative = 0.0
+    burst_exponent: Exponent = 1.0
+    burst_output_exponent: Exponent = 0.0
+    expert_bandwidth_fraction: Fraction = 1.0
+    expert_compute_fraction: Fraction = 1.0
+    prefill_expert_compute_fraction: Fraction | None = None
+    replicate_kv: bool = False
     source: str = ""
 
     @classmethod
@@ -41,33 +69,80 @@ class Efficiency(BaseModel):
         return _IDEAL
 
     def compute(self, compute_dtype: str) -> float:
+        """Decode compute fraction for ``compute_dtype``."""
         return self.compute_fraction.get(compute_dtype, 1.0)  # type: ignore[call-overload]
+
+    @property
+    def prefill_expert_compute(self) -> float:
+        """Prefill's routed-expert compute fraction (the decode one where none was fitted)."""
+        if self.prefill_expert_compute_fraction is not None:
+            return self.prefill_expert_compute_fraction
+        return self.expert_compute_fraction
+
+    def prefill_compute(self, compute_dtype: str) -> float:
+        """Prefill compute fraction (the decode one where no prefill fraction was fitted)."""
+        return self.prefill_compute_fraction if self.prefill_compute_fraction is not None else self.compute(
+            compute_dtype)
 
 
 _IDEAL = Efficiency()
 
 
-class _Entry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class EfficiencyEntry(BaseModel):
+    """One layer of ``serving.yaml`` (or a user catalogue's ``efficiency`` section): any subset of the parameters,
+    in the units people write them in, with the source of each fit or measurement."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     bandwidth_fraction: Fraction | None = None
     compute_fraction: dict[Dtype, Fraction] = {}  # noqa: RUF012
+    prefill_compute_fraction: Fraction | None = None
     link_fraction: Fraction | None = None
     collective_latency_us: dict[str, NonNegative] = {}  # noqa: RUF012
-    step_overhead_ms: NonNegative | None = None
+    layer_overhead_us: NonNegative | None = None
+    sequence_overhead_us: NonNegative | None = None
+    request_overhead_ms: NonNegative | None = None
+    burst_coefficient: NonNegative | None = None
+    burst_exponent: Exponent | None = None
+    burst_output_exponent: Exponent | None = None
+    expert_bandwidth_fraction: Fraction | None = None
+    expert_compute_fraction: Fraction | None = None
+    prefill_expert_compute_fraction: Fraction | None = None
     source: str = ""
 
+    def apply(self, values: dict[str, Any]) -> None:
+        """Write this entry's parameters over ``values`` (Efficiency field names, seconds)."""
+        plain = ("bandwidth_fraction", "prefill_compute_fraction", "link_fraction", "burst_coefficient",
+                 "burst_exponent", "burst_output_exponent", "expert_bandwidth_fraction", "expert_compute_fraction",
+                 "prefill_expert_compute_fraction")
+        for name in plain:
+            if getattr(self, name) is not None:
+                values[name] = getattr(self, name)
+        if self.compute_fraction:
+            values["compute_fraction"] = {**values.get("compute_fraction", {}), **self.compute_fraction}
+        for kind in ("scaleup", "pcie"):
+            if kind in self.collective_latency_us:
+                values[f"{kind}_latency_s"] = self.collective_latency_us[kind] / US_PER_S
+        if self.layer_overhead_us is not None:
+            values["layer_overhead_s"] = self.layer_overhead_us / US_PER_S
+        if self.sequence_overhead_us is not None:
+            values["sequence_overhead_s"] = self.sequence_overhead_us / US_PER_S
+        if self.request_overhead_ms is not None:
+            values["request_overhead_s"] = self.request_overhead_ms / MS_PER_S
 
-class _Table(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    default: _Entry
-    per_accelerator: dict[str, _Entry] = {}  # noqa: RUF012
+
+class EfficiencyTable(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    default: EfficiencyEntry = EfficiencyEntry()
+    per_accelerator: dict[str, EfficiencyEntry] = {}  # noqa: RUF012
+    engines: dict[str, EfficiencyEntry] = {}  # noqa: RUF012
 
 
 class ServingAssumptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     memory_reserve_fraction: Annotated[float, Field(ge=0, lt=1)]
     memory_reserve_source: str
-    efficiency: _Table
+    efficiency: EfficiencyTable
 
 
 @lru_cache(maxsize=1)
@@ -76,34 +151,60 @@ def serving_assumptions() -> ServingAssumptions:
     return ServingAssumptions.model_validate(yaml.safe_load(text))
 
 
+def efficiency_table_from_data(data: Any, where: str) -> EfficiencyTable:
+    """A user catalogue's ``efficiency`` section, validated."""
+    try:
+        return EfficiencyTable.model_validate(data or {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise PlannerError(f"{where}: efficiency.{loc}: {err['msg']} (got {err.get('input')!r})") from None
+
+
 def memory_reserve_fraction() -> float:
     """Fraction of each GPU's memory held back from weights and KV cache (see serving.yaml for the source)."""
     return serving_assumptions().memory_reserve_fraction
 
 
-@lru_cache(maxsize=256)
-def expected_efficiency(accelerator_id: str) -> Efficiency:
-    """The default efficiencies, overridden by the accelerator's own measured entries where it has them."""
-    table = serving_assumptions().efficiency
-    layers = [table.default, table.per_accelerator.get(accelerator_id, _Entry())]
-    values: dict[str, object] = {"compute_fraction": {}}
+def check_engine(engine: object) -> str:
+    """The canonical engine name (``any`` for None), or a ``PlannerError`` naming the valid ones."""
+    if engine is None:
+        return "any"
+    text = str(engine).strip().lower().replace("-", "").replace("_", "")
+    text = {"tensorrtllm": "trtllm", "trt": "trtllm"}.get(text, text)
+    if text not in ENGINES:
+        raise PlannerError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
+    return text
+
+
+def _layers(table: EfficiencyTable, accelerator_id: str, engine: str) -> list[EfficiencyEntry]:
+    out = [table.default]
+    for key in (accelerator_id,):
+        if key in table.per_accelerator:
+            out.append(table.per_accelerator[key])
+    for key in ("any", engine) if engine != "any" else ("any",):
+        if key in table.engines:
+            out.append(table.engines[key])
+    if f"{accelerator_id}@{engine}" in table.per_accelerator:
+        out.append(table.per_accelerator[f"{accelerator_id}@{engine}"])
+    return out
+
+
+def build_efficiency(accelerator_id: str, engine: str, overrides: tuple[EfficiencyTable, ...] = ()) -> Efficiency:
+    """The efficiencies from the built-in layers and then ``overrides`` (user catalogues), uncached."""
+    values: dict[str, Any] = {}
     sources = []
-    for entry in layers:
-        if entry.bandwidth_fraction is not None:
-            values["bandwidth_fraction"] = entry.bandwidth_fraction
-        if entry.link_fraction is not None:
-            values["link_fraction"] = entry.link_fraction
-        values["compute_fraction"].update(entry.compute_fraction)  # type: ignore[attr-defined]
-        if "scaleup" in entry.collective_latency_us:
-            values["scaleup_latency_s"] = entry.collective_latency_us["scaleup"] / US_PER_S
-        if "pcie" in entry.collective_latency_us:
-            values["pcie_latency_s"] = entry.collective_latency_us["pcie"] / US_PER_S
-        if entry.step_overhead_ms is not None:
-            values["step_overhead_s"] = entry.step_overhead_ms / MS_PER_S
-        if entry.source:
-            sources.append(entry.source.strip())
-    return Efficiency(**values, source=" | ".join(sources))  # type: ignore[arg-type]
+    for table in (serving_assumptions().efficiency, *overrides):
+        for entry in _layers(table, accelerator_id, engine):
+            entry.apply(values)
+            if entry.source:
+                sources.append(entry.source.strip())
+    return Efficiency(**values, replicate_kv=True, source=" | ".join(dict.fromkeys(sources)))
 
 
-def efficiency_for(acc: Accelerator) -> Efficiency:
-    return expected_efficiency(acc.id)
+def expected_efficiency(accelerator_id: str, engine: object = None) -> Efficiency:
+    """The efficiencies for ``accelerator_id`` on ``engine`` (None: pooled over engines): built-in layers, then
+    the active user catalogues' ``efficiency`` sections."""
+    from planner.catalogue import get_catalogue  # catalogue imports this module; import it late
+
+    return get_catalogue().efficiency(accelerator_id, engine)

@@ -3,7 +3,8 @@
 Operating point of one replica (tp GPUs):
 - every sequence is sized for memory at its full context (input + output tokens); decode steps are timed at the
   average context while it generates (input + output / 2);
-- batch = min(largest batch that fits memory, largest batch whose expected decode step meets the TPOT SLO);
+- batch = min(largest batch that fits memory, largest batch at which a user's expected TPOT and TTFT meet the SLOs
+  — in-flight batching: TPOT includes the step's share of other requests' prefills, see ``planner.serving``);
 - a replica's busy time per request = one prefill (expected, unloaded) + output_tokens · decode step / batch, so it
   serves 1 / busy requests per second; replicas = ceil(qps / that);
 - cost = replicas · tp · $/GPU-hour · 730 hours a month.
@@ -20,6 +21,7 @@ import numpy as np
 from planner import walls as W
 from planner.catalogue import Accelerator, Catalogue, Model, get_catalogue
 from planner.efficiency import Efficiency, expected_efficiency
+from planner.serving import serving_times
 from planner.errors import PlannerError
 from planner.roofline import (
     StepTime,
@@ -49,7 +51,12 @@ BATCH_SEARCH_LIMIT = 65_536
 
 @dataclass(frozen=True)
 class OperatingPoint:
-    """One replica at tensor-parallel size ``tp``: its batch limits and times (expected, ms)."""
+    """One replica at tensor-parallel size ``tp``: its batch limits and expected times.
+
+    ``decode``/``prefill`` are one decode step at the operating batch and one prefill; ``tpot_ms``/``ttft_ms`` are
+    what a user sees at that batch (``planner.serving``: the step plus its share of other requests' prefills, and
+    the prefill plus the wait behind other prompts).
+    """
 
     tp: int
     max_batch_memory: int
@@ -59,36 +66,43 @@ class OperatingPoint:
     prefill: StepTime
     decode_b1: StepTime
     decode: StepTime
-
-    @property
-    def ttft_ms(self) -> float:
-        return float(self.prefill.total_ms)
-
-    @property
-    def tpot_ms(self) -> float:
-        return float(self.decode.total_ms)
+    tpot_ms: float
+    ttft_ms: float
+    tpot_b1_ms: float
+    ttft_b1_ms: float
 
 
 def _scalar(step: StepTime) -> StepTime:
     return StepTime(*(np.asarray(getattr(step, f)).reshape(-1)[0] for f in StepTime.__dataclass_fields__))
 
 
-def slo_batch(model: Model, acc: Accelerator, spec: PlanSpec, tp: int, eff: Efficiency) -> int:
-    """Largest batch (up to ``BATCH_SEARCH_LIMIT``) whose expected decode step at the average decode context meets
-    the TPOT SLO; 0 if batch 1 misses it. The step time never falls as the batch grows, so bisection finds it."""
+def user_times(model: Model, acc: Accelerator, spec: PlanSpec, tp: int, batch: np.ndarray | float,
+               eff: Efficiency) -> tuple[np.ndarray, np.ndarray]:
+    """(TPOT ms, TTFT ms) a user sees at ``batch`` sequences per replica (``planner.serving``)."""
+    b = np.asarray(batch, dtype=float)
     context = spec.input_tokens + spec.output_tokens / 2
+    step = decode_step(model, acc, spec.dtype, b, context, tp, spec.kv_dtype, eff).total_s
+    prefill = prefill_step(model, acc, spec.input_tokens, spec.dtype, tp, spec.kv_dtype, eff).total_s
+    times = serving_times(step, prefill, b, spec.output_tokens, eff)
+    return times.tpot_s * MS_PER_S, times.ttft_s * MS_PER_S
 
-    def tpot(b: float) -> float:
-        return float(decode_step(model, acc, spec.dtype, b, context, tp, spec.kv_dtype, eff).total_ms.item())
 
-    if tpot(1) > spec.tpot_slo_ms:
+def slo_batch(model: Model, acc: Accelerator, spec: PlanSpec, tp: int, eff: Efficiency) -> int:
+    """Largest batch (up to ``BATCH_SEARCH_LIMIT``) at which a user's expected TPOT and TTFT both meet the SLOs;
+    0 if batch 1 misses them. Both grow with the batch, so bisection finds it."""
+
+    def meets(b: float) -> bool:
+        tpot, ttft = user_times(model, acc, spec, tp, b, eff)
+        return bool(tpot.item() <= spec.tpot_slo_ms and ttft.item() <= spec.ttft_slo_ms)
+
+    if not meets(1):
         return 0
     lo, hi = 1, BATCH_SEARCH_LIMIT
-    if tpot(hi) <= spec.tpot_slo_ms:
+    if meets(hi):
         return hi
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if tpot(mid) <= spec.tpot_slo_ms else (lo, mid)
+        lo, hi = (mid, hi) if meets(mid) else (lo, mid)
     return lo
 
 
@@ -96,7 +110,7 @@ def operating_point(
     model: Model, acc: Accelerator, spec: PlanSpec, tp: int, eff: Efficiency | None = None
 ) -> OperatingPoint:
     """Batch limits and expected times of one replica at ``tp`` for ``spec``'s traffic and SLOs."""
-    eff = eff or expected_efficiency(acc.id)
+    eff = eff or expected_efficiency(acc.id, spec.engine)
     full_context = spec.input_tokens + spec.output_tokens
     decode_context = spec.input_tokens + spec.output_tokens / 2
     b_mem = int(max_batch(model, acc, full_context, spec.dtype, tp, spec.kv_dtype).item())
@@ -105,8 +119,11 @@ def operating_point(
     b_slo = slo_batch(model, acc, spec, tp, eff)
     batch = min(b_mem, b_slo, BATCH_SEARCH_LIMIT)
     kv_capped = b_mem >= 1 and b_slo > b_mem
-    decode = _scalar(decode_step(model, acc, spec.dtype, max(batch, 1), decode_context, tp, spec.kv_dtype, eff))
-    return OperatingPoint(tp, b_mem, b_slo, batch, kv_capped, prefill, decode_b1, decode)
+    at = max(batch, 1)
+    decode = _scalar(decode_step(model, acc, spec.dtype, at, decode_context, tp, spec.kv_dtype, eff))
+    (tpot, tpot1), (ttft, ttft1) = user_times(model, acc, spec, tp, np.array([at, 1.0]), eff)
+    return OperatingPoint(tp, b_mem, b_slo, batch, kv_capped, prefill, decode_b1, decode,
+                          float(tpot), float(ttft), float(tpot1), float(ttft1))
 
 
 def choose_tp(model: Model, acc: Accelerator, spec: PlanSpec) -> int:
@@ -121,7 +138,7 @@ def choose_tp(model: Model, acc: Accelerator, spec: PlanSpec) -> int:
         op = operating_point(model, acc, spec, tp)
         if op.max_batch_memory >= 1:
             fitting.append(tp)
-            if op.ttft_ms <= spec.ttft_slo_ms and op.batch >= 1:
+            if op.batch >= 1:
                 return tp
     return fitting[0] if fitting else choices[-1]
 
@@ -221,7 +238,10 @@ def evaluate(spec: PlanSpec, catalogue: Catalogue | None = None) -> PlanResult:
         "batch": batch,
         "ttft_ms": op.ttft_ms,
         "tpot_ms": op.tpot_ms,
-        "tpot_b1_ms": float(op.decode_b1.total_ms),
+        "tpot_b1_ms": op.tpot_b1_ms,
+        "ttft_b1_ms": op.ttft_b1_ms,
+        "decode_step_ms": float(op.decode.total_ms),
+        "prefill_ms": float(op.prefill.total_ms),
         "replica_rps": replica_rps,
         "replicas": replicas,
         "gpus": gpus,
@@ -247,14 +267,15 @@ def _binding(
         return W.MEMORY_CAPACITY, (
             f"weights need {need:.1f} GB per GPU at tp={op.tp} (plus one sequence's KV cache); "
             f"{usable:.1f} GB of {acc.memory_gb:g} GB is usable")
-    if op.ttft_ms > spec.ttft_slo_ms:
+    if op.ttft_b1_ms > spec.ttft_slo_ms:
         wall = W.dominant(_parts(op.prefill))
-        return wall, (f"one unloaded prefill of {spec.input_tokens} tokens takes {op.ttft_ms:.1f} ms, over the TTFT "
-                      f"SLO of {spec.ttft_slo_ms:g} ms; {wall} dominates it")
-    if op.batch_slo < 1:
+        return wall, (f"even unloaded, the first token of a {spec.input_tokens}-token prompt takes "
+                      f"{op.ttft_b1_ms:.1f} ms, over the TTFT SLO of {spec.ttft_slo_ms:g} ms; {wall} dominates the "
+                      f"prefill")
+    if op.tpot_b1_ms > spec.tpot_slo_ms:
         wall = W.dominant(_parts(op.decode_b1))
-        return wall, (f"even batch 1 takes {float(op.decode_b1.total_ms):.1f} ms per token, over the TPOT SLO of "
-                      f"{spec.tpot_slo_ms:g} ms; {wall} dominates the step")
+        return wall, (f"even at batch 1 a user sees {op.tpot_b1_ms:.1f} ms per token, over the TPOT SLO of "
+                      f"{spec.tpot_slo_ms:g} ms; {wall} dominates the decode step")
     budget_u = utilization[W.BUDGET]
     if budget_u is not None and budget_u > 1.0:
         return W.BUDGET, (f"the traffic needs ${usd_month:,.0f}/month of GPUs, over the budget of "
@@ -265,8 +286,9 @@ def _binding(
             f"{spec.input_tokens + spec.output_tokens} tokens per replica; the TPOT SLO would allow more")
     busy = {w: utilization[w] or 0.0 for w in W.RESOURCE_WALLS}
     wall = W.dominant(busy)
-    return wall, (f"at the batch the TPOT SLO allows ({op.batch}), {wall} is busy {busy[wall]:.0%} of the replica's "
-                  f"time per request")
+    slo = "TTFT" if op.ttft_ms > op.tpot_ms * spec.ttft_slo_ms / spec.tpot_slo_ms else "TPOT"
+    return wall, (f"at the batch the {slo} SLO allows ({op.batch}), {wall} is the busiest resource: "
+                  f"{busy[wall]:.0%} of the replica's time per request")
 
 
 def _advice(binding: str, spec: PlanSpec, model: Model, acc: Accelerator, op: OperatingPoint,

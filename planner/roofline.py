@@ -10,9 +10,11 @@ sequence, prompt P tokens, weight bytes per element b_w, KV bytes per element b_
 - KV bytes of one sequence: per-layer bytes · (full layers · S + sliding layers · min(S, window))
 - decode FLOPs: B · (2 · matmul params + 2 · heads · (d_qk + d_v) · attended tokens over all layers)
 - prefill FLOPs: 2 · matmul params · P + 2 · heads · (d_qk + d_v) · Σ_layers Σ_{i≤P} min(i, window)
-- a step on tp GPUs: bytes and FLOPs split tp ways (the KV cache only as far as it has KV heads to split), plus two
+- a step on tp GPUs: bytes and FLOPs split tp ways (expected times split the KV cache only as far as it has KV
+  heads to split, as tensor-parallel engines do; the floor spreads it over all tp GPUs), plus two
   ring all-reduces per layer of tokens · hidden · 2 bytes each: 2(tp−1)/tp · message / link bandwidth + latency
-- step time: max(bytes / bandwidth, FLOPs / peak) + all-reduce time + step overhead. The floor uses catalogue
+- step time: max(bytes / bandwidth, matmul FLOPs / peak at the weight dtype + attention FLOPs / peak at the KV
+  dtype) + all-reduce time + overheads. The floor uses catalogue
   peaks, no latency, no overhead; the expected time uses the measured efficiencies (``planner.efficiency``).
 """
 
@@ -24,7 +26,6 @@ import numpy as np
 
 from planner.catalogue import Accelerator, Model, check_dtype, dtype_bytes
 from planner.efficiency import Efficiency, expected_efficiency
-from planner.errors import PlannerError
 from planner.units import ACTIVATION_BYTES, MS_PER_S
 from planner.validate import at_least_one, non_negative
 
@@ -62,6 +63,18 @@ def step_weight_bytes(model: Model, tokens: np.ndarray | float, dtype: str = "bf
     return (model.always_read_params + model.moe_layers * touched * model.expert_params) * dtype_bytes(dtype)
 
 
+def routed_expert_bytes(model: Model, tokens: np.ndarray | float, dtype: str = "bf16") -> np.ndarray:
+    """Bytes of the routed experts a step over ``tokens`` tokens reads (part of ``step_weight_bytes``)."""
+    return model.moe_layers * experts_touched(model, tokens) * model.expert_params * dtype_bytes(dtype)
+
+
+def routed_expert_flops(model: Model, tokens: np.ndarray | float) -> np.ndarray:
+    """Routed-expert matmul FLOPs of ``tokens`` tokens: 2 · tokens · MoE layers · k · params per expert (part of
+    ``decode_matmul_flops``)."""
+    k = model.moe.experts_per_token if model.moe else 0
+    return 2.0 * np.asarray(tokens, dtype=float) * model.moe_layers * k * model.expert_params
+
+
 def kv_bytes_per_token(model: Model, kv_dtype: str = "bf16") -> float:
     """KV-cache bytes one token adds across all layers (sliding-window layers included)."""
     return model.layers * model.kv_elements_per_token_per_layer * dtype_bytes(kv_dtype)
@@ -80,12 +93,21 @@ def kv_bytes_per_sequence(model: Model, context: np.ndarray | float, kv_dtype: s
     return model.kv_elements_per_token_per_layer * dtype_bytes(kv_dtype) * _attended(model, s)
 
 
-def decode_flops(model: Model, batch: np.ndarray | float, context: np.ndarray | float = 0.0) -> np.ndarray:
-    """FLOPs of one decode step: B · (2 · matmul params + attention over ``context`` cached tokens)."""
+def decode_matmul_flops(model: Model, batch: np.ndarray | float) -> np.ndarray:
+    """Weight-matmul FLOPs of one decode step: 2 · matmul params · B (they run at the weight dtype's rate)."""
+    return 2.0 * model.matmul_params * np.asarray(batch, dtype=float)
+
+
+def decode_attention_flops(model: Model, batch: np.ndarray | float, context: np.ndarray | float = 0.0) -> np.ndarray:
+    """Attention FLOPs of one decode step: B · 2 · heads · (d_qk + d_v) · attended tokens (at the KV dtype's rate)."""
     b, s = np.asarray(batch, dtype=float), np.asarray(context, dtype=float)
     d_qk, d_v = model.decode_attention_dims
-    attention = 2.0 * model.attention.heads * (d_qk + d_v) * _attended(model, s)
-    return b * (2.0 * model.matmul_params + attention)
+    return b * 2.0 * model.attention.heads * (d_qk + d_v) * _attended(model, s)
+
+
+def decode_flops(model: Model, batch: np.ndarray | float, context: np.ndarray | float = 0.0) -> np.ndarray:
+    """FLOPs of one decode step: B · (2 · matmul params + attention over ``context`` cached tokens)."""
+    return decode_matmul_flops(model, batch) + decode_attention_flops(model, batch, context)
 
 
 def decode_bytes(
@@ -109,13 +131,18 @@ def _causal_pairs(prompt: np.ndarray, window: float) -> np.ndarray:
     return np.where(prompt <= window, full, capped)
 
 
-def prefill_flops(model: Model, prompt: np.ndarray | float) -> np.ndarray:
-    """FLOPs of a prefill of ``prompt`` tokens: 2 · matmul params · P plus causal attention over the prompt."""
+def prefill_attention_flops(model: Model, prompt: np.ndarray | float) -> np.ndarray:
+    """Causal attention FLOPs of a prefill: 2 · heads · (d_qk + d_v) · Σ_layers Σ_{i≤P} min(i, window)."""
     p = np.asarray(prompt, dtype=float)
     d_qk, d_v = model.prefill_attention_dims
     full_layers = model.layers - model.window_layers
     pairs = full_layers * _causal_pairs(p, 0) + model.window_layers * _causal_pairs(p, model.window_tokens)
-    return 2.0 * model.matmul_params * p + 2.0 * model.attention.heads * (d_qk + d_v) * pairs
+    return 2.0 * model.attention.heads * (d_qk + d_v) * pairs
+
+
+def prefill_flops(model: Model, prompt: np.ndarray | float) -> np.ndarray:
+    """FLOPs of a prefill of ``prompt`` tokens: 2 · matmul params · P plus causal attention over the prompt."""
+    return decode_matmul_flops(model, prompt) + prefill_attention_flops(model, prompt)
 
 
 def prefill_bytes(
@@ -171,53 +198,115 @@ def kv_shards(model: Model, tp: np.ndarray | float) -> np.ndarray:
     return np.minimum(np.asarray(tp, dtype=float), model.kv_shards_max)
 
 
-def allreduce_s(
-    acc: Accelerator, tp: np.ndarray | float, message_bytes: np.ndarray | float, eff: Efficiency
-) -> np.ndarray:
-    """Time of one ring all-reduce of ``message_bytes`` over ``tp`` GPUs, seconds:
-    2(tp−1)/tp · message / (per-direction link bandwidth · link fraction) + per-collective latency; 0 at tp=1."""
+def step_time(
+    *,
+    weight_bytes: np.ndarray | float,
+    kv_bytes: np.ndarray | float,
+    matmul_flops: np.ndarray | float,
+    attention_flops: np.ndarray | float,
+    tokens: np.ndarray | float,
+    sequences: np.ndarray | float,
+    tp: np.ndarray | float,
+    kv_split: np.ndarray | float,
+    layers: float,
+    hidden_size: float,
+    bandwidth: np.ndarray | float,
+    peak_flops: np.ndarray | float,
+    attention_peak_flops: np.ndarray | float,
+    link_bandwidth: np.ndarray | float,
+    collective_latency_s: np.ndarray | float,
+    step_overhead_s: np.ndarray | float = 0.0,
+    sequence_overhead_s: np.ndarray | float = 0.0,
+    expert_weight_bytes: np.ndarray | float = 0.0,
+    expert_matmul_flops: np.ndarray | float = 0.0,
+    expert_bandwidth_fraction: np.ndarray | float = 1.0,
+    expert_compute_fraction: np.ndarray | float = 1.0,
+) -> StepTime:
+    """The one step-time formula every face uses, on arrays that broadcast together.
+
+    ``bandwidth`` (bytes/s), ``peak_flops`` / ``attention_peak_flops`` (FLOP/s at the weight and KV dtypes) and
+    ``link_bandwidth`` (bytes/s per direction) are the rates the step runs at (catalogue peaks for a floor, times the
+    measured fractions for an expected time). Routed-expert weights and FLOPs (MoE) are passed apart from the rest
+    because grouped expert GEMMs reach a smaller fraction of those rates (``expert_*_fraction``; 1 for a floor).
+    Per GPU:
+    memory = (weight_bytes / tp + expert_weight_bytes / tp / expert_bandwidth_fraction + kv_bytes / kv_split)
+             / bandwidth;
+    compute = (matmul_flops + expert_matmul_flops / expert_compute_fraction) / tp / peak_flops
+              + attention_flops / tp / attention_peak_flops;
+    network = 2 · layers · [2(tp−1)/tp · tokens · hidden · 2 bytes / link_bandwidth + latency] (0 at tp = 1);
+    overhead = step_overhead_s + sequences · sequence_overhead_s (kernel launches, scheduling, sampling; the
+    callers pass layers × the per-layer figures; 0 for a floor).
+    """
     tp_arr = np.asarray(tp, dtype=float)
-    msg = np.asarray(message_bytes, dtype=float)
-    shape = np.broadcast_shapes(tp_arr.shape, msg.shape)
-    out = np.zeros(shape)
-    tp_b, msg_b = np.broadcast_to(tp_arr, shape), np.broadcast_to(msg, shape)
-    for value in np.unique(tp_b):
+    weights, experts, kv = np.asarray(weight_bytes), np.asarray(expert_weight_bytes), np.asarray(kv_bytes)
+    dense_flops, expert_flops = np.asarray(matmul_flops), np.asarray(expert_matmul_flops)
+    bytes_per_gpu = (weights + experts) / tp_arr + kv / np.asarray(kv_split)
+    flops_per_gpu = (dense_flops + expert_flops + np.asarray(attention_flops)) / tp_arr
+    memory_s = ((weights + experts / expert_bandwidth_fraction) / tp_arr + kv / np.asarray(kv_split)) / bandwidth
+    compute_s = ((dense_flops + expert_flops / expert_compute_fraction) / peak_flops
+                 + np.asarray(attention_flops) / attention_peak_flops) / tp_arr
+    message = np.asarray(tokens) * hidden_size * ACTIVATION_BYTES
+    ring_s = 2.0 * (tp_arr - 1.0) / tp_arr * message / link_bandwidth
+    network_s = np.where(tp_arr > 1, ALLREDUCES_PER_LAYER * layers * (ring_s + collective_latency_s), 0.0)
+    overhead_s = np.asarray(step_overhead_s, dtype=float) + np.asarray(sequences, dtype=float) * sequence_overhead_s
+    shape = np.broadcast_shapes(memory_s.shape, compute_s.shape, network_s.shape, overhead_s.shape)
+    return StepTime(
+        memory_s=np.broadcast_to(memory_s, shape),
+        compute_s=np.broadcast_to(compute_s, shape),
+        network_s=np.broadcast_to(network_s, shape),
+        overhead_s=np.broadcast_to(overhead_s, shape),
+        bytes_per_gpu=np.broadcast_to(bytes_per_gpu, shape),
+        flops_per_gpu=np.broadcast_to(flops_per_gpu, shape),
+    )
+
+
+def link_rates(acc: Accelerator, tp: np.ndarray, eff: Efficiency) -> tuple[np.ndarray, np.ndarray]:
+    """Per-direction link bandwidth (bytes/s, times the link fraction) and per-collective latency (s) for each tp
+    (the scale-up link within its domain, else PCIe; see ``Accelerator.tp_link``). tp = 1 gets (inf, 0)."""
+    bandwidth = np.full(tp.shape, np.inf)
+    latency = np.zeros(tp.shape)
+    for value in np.unique(tp):
         link = acc.tp_link(int(value))
         if link is None:
             continue
-        latency = eff.scaleup_latency_s if link is acc.scaleup else eff.pcie_latency_s
-        sel = tp_b == value
-        ring = 2.0 * (value - 1) / value * msg_b[sel] / (link.bytes_per_s * eff.link_fraction)
-        out[sel] = ring + latency
-    return out
+        sel = tp == value
+        bandwidth[sel] = link.bytes_per_s * eff.link_fraction
+        latency[sel] = eff.scaleup_latency_s if link is acc.scaleup else eff.pcie_latency_s
+    return bandwidth, latency
 
 
 def _step(
     model: Model,
     acc: Accelerator,
     dtype: str,
+    kv_dtype: str,
     tp: np.ndarray,
     weight_b: np.ndarray,
     kv_b: np.ndarray,
-    flops: np.ndarray,
+    matmul_flops: np.ndarray,
+    attention_flops: np.ndarray,
     tokens: np.ndarray,
+    sequences: np.ndarray,
     eff: Efficiency,
+    prefill: bool = False,
 ) -> StepTime:
-    bytes_per_gpu = weight_b / tp + kv_b / kv_shards(model, tp)
-    flops_per_gpu = flops / tp
-    compute_dtype = acc.compute_dtype(dtype)
-    memory_s = bytes_per_gpu / (acc.bandwidth_bytes_per_s * eff.bandwidth_fraction)
-    compute_s = flops_per_gpu / (acc.peak_flops(dtype) * eff.compute(compute_dtype))
-    message = tokens * model.hidden_size * ACTIVATION_BYTES
-    network_s = ALLREDUCES_PER_LAYER * model.layers * allreduce_s(acc, tp, message, eff)
-    shape = np.broadcast_shapes(memory_s.shape, compute_s.shape, network_s.shape)
-    return StepTime(
-        memory_s=np.broadcast_to(memory_s, shape),
-        compute_s=np.broadcast_to(compute_s, shape),
-        network_s=np.broadcast_to(network_s, shape),
-        overhead_s=np.full(shape, eff.step_overhead_s),
-        bytes_per_gpu=np.broadcast_to(bytes_per_gpu, shape),
-        flops_per_gpu=np.broadcast_to(flops_per_gpu, shape),
+    link_bw, latency = link_rates(acc, tp, eff)
+    fraction = eff.prefill_compute if prefill else eff.compute
+    expert_b = routed_expert_bytes(model, tokens, dtype)
+    expert_f = routed_expert_flops(model, tokens)
+    return step_time(
+        weight_bytes=weight_b - expert_b, kv_bytes=kv_b, matmul_flops=matmul_flops - expert_f,
+        attention_flops=attention_flops, expert_weight_bytes=expert_b, expert_matmul_flops=expert_f,
+        expert_bandwidth_fraction=eff.expert_bandwidth_fraction,
+        expert_compute_fraction=eff.prefill_expert_compute if prefill else eff.expert_compute_fraction,
+        tokens=tokens, sequences=sequences, tp=tp, kv_split=kv_shards(model, tp) if eff.replicate_kv else tp,
+        layers=model.layers, hidden_size=model.hidden_size,
+        bandwidth=acc.bandwidth_bytes_per_s * eff.bandwidth_fraction,
+        peak_flops=acc.peak_flops(dtype) * fraction(acc.compute_dtype(dtype)),
+        attention_peak_flops=acc.peak_flops(kv_dtype) * fraction(acc.compute_dtype(kv_dtype)),
+        link_bandwidth=link_bw, collective_latency_s=latency,
+        step_overhead_s=model.layers * eff.layer_overhead_s,
+        sequence_overhead_s=model.layers * eff.sequence_overhead_s,
     )
 
 
@@ -242,7 +331,8 @@ def decode_step(
     eff = eff or Efficiency.ideal()
     weight_b = step_weight_bytes(model, b, dtype)
     kv_b = b * kv_bytes_per_sequence(model, s, kv_dtype)
-    return _step(model, acc, dtype, t, weight_b, kv_b, decode_flops(model, b, s), b, eff)
+    return _step(model, acc, dtype, kv_dtype, t, weight_b, kv_b, decode_matmul_flops(model, b),
+                 decode_attention_flops(model, b, s), b, b, eff)
 
 
 def prefill_step(
@@ -260,7 +350,8 @@ def prefill_step(
     eff = eff or Efficiency.ideal()
     weight_b = step_weight_bytes(model, p, dtype)
     kv_b = kv_bytes_per_sequence(model, p, kv_dtype)
-    return _step(model, acc, dtype, t, weight_b, kv_b, prefill_flops(model, p), p, eff)
+    return _step(model, acc, dtype, kv_dtype, t, weight_b, kv_b, decode_matmul_flops(model, p),
+                 prefill_attention_flops(model, p), p, np.ones_like(p), eff, prefill=True)
 
 
 def decode_floor_ms(model: Model, acc: Accelerator, dtype: str = "bf16", batch: np.ndarray | float = 1.0,
@@ -304,10 +395,11 @@ def crossover_batch(
     """
     dtype, kv_dtype = check_dtype(dtype), check_dtype(kv_dtype, "kv_dtype")
     s = non_negative("context_tokens", context)
-    peak, bw = acc.peak_flops(dtype), acc.bandwidth_bytes_per_s
+    peak, attention_peak, bw = acc.peak_flops(dtype), acc.peak_flops(kv_dtype), acc.bandwidth_bytes_per_s
 
     def compute_bound(b: np.ndarray) -> np.ndarray:
-        return decode_flops(model, b, s) / peak >= decode_bytes(model, b, s, dtype, kv_dtype) / bw
+        compute_s = decode_matmul_flops(model, b) / peak + decode_attention_flops(model, b, s) / attention_peak
+        return compute_s >= decode_bytes(model, b, s, dtype, kv_dtype) / bw
 
     lo = np.ones_like(s)
     hi = np.full_like(s, float(CROSSOVER_SEARCH_LIMIT))
@@ -323,8 +415,3 @@ def crossover_batch(
         lo = np.where(active & ~ok, mid, lo)
     result = np.where(done, 1.0, hi)
     return np.where(reachable, result, np.inf)
-
-
-def require_fits_any(value: float, what: str) -> None:  # pragma: no cover - tiny guard used by faces
-    if not np.isfinite(value):
-        raise PlannerError(f"{what} is not finite")

@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from planner.catalogue import check_dtype
+from planner.efficiency import check_engine
 from planner.errors import PlannerError
 from planner.validate import MAX_SIZE
 
@@ -24,6 +25,7 @@ class PlanSpec(BaseModel):
     """One serving plan: the model, the hardware, the traffic, the SLOs and the budget.
 
     ``tp`` left out means the smallest tensor-parallel size that holds the weights and meets the SLOs at batch 1.
+    ``engine`` (trtllm, vllm, sglang; default any) picks that serving engine's fitted behaviour.
     ``usd_per_gpu_hour`` overrides the catalogue price; ``accelerators``/``dtypes`` are candidates for the search.
     """
 
@@ -34,6 +36,7 @@ class PlanSpec(BaseModel):
     accelerator: str = Field(min_length=1, max_length=200)
     dtype: str = "bf16"
     kv_dtype: str = "bf16"
+    engine: str = "any"
     tp: Annotated[int, Field(ge=1, le=64)] | None = None
     pp: Annotated[int, Field(ge=1, le=1)] = 1
     qps: Positive
@@ -51,6 +54,11 @@ class PlanSpec(BaseModel):
     @classmethod
     def _dtype(cls, value: Any) -> str:
         return check_dtype(value)
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _engine(cls, value: Any) -> str:
+        return check_engine(value)
 
     @field_validator("dtypes")
     @classmethod

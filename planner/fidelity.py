@@ -1,0 +1,589 @@
+"""Fidelity: compare expected times with measured serving-engine rows, and fit the efficiencies from them.
+
+Measured rows use the columns of ``../shared/data/silicon.csv`` (model_path, system, backend, precision, tp_size,
+attention_dp_size, moe_tp_size, moe_ep_size, pp_size, isl, osl, concurrency, silicon_ttft_ms, silicon_tpot_ms) or the
+short names model, accelerator (or gpu/system), engine, dtype, tp, isl, osl, concurrency, ttft_ms, tpot_ms.
+
+Prediction for a row (``planner.serving``): the replica has G = tp·dp GPUs; its decode batch is
+B = min(concurrency, largest batch that fits); TPOT = decode step(B, input + output/2 context) + B / output · prefill;
+TTFT = prefill + step + queueing. The floor of a row is the decode-step floor at the batch the measurement implies
+(Little's law on the measured TTFT/TPOT: B · output·TPOT / (TTFT + output·TPOT)), with the KV cache spread over every
+GPU, so a floor above a measurement is a real contradiction, not a batching or sharding artefact.
+
+Scope: one replica inside one scale-up domain with tensor parallelism (attention data-parallel or multi-node rows,
+and rows whose weights cannot fit, are counted and set aside with the reason). Calibration fits, per accelerator
+(and engine), the bandwidth and compute fractions, the per-collective latency, the per-step and per-sequence
+overheads and the prefill queueing factor, by least squares on log errors.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from planner.catalogue import Catalogue, check_dtype, get_catalogue
+from planner.efficiency import Efficiency
+from planner.errors import PlannerError
+from planner.roofline import (
+    decode_attention_flops,
+    decode_matmul_flops,
+    kv_bytes_per_sequence,
+    kv_shards,
+    prefill_attention_flops,
+    routed_expert_bytes,
+    routed_expert_flops,
+    step_time,
+    step_weight_bytes,
+)
+from planner.serving import aggregated_times
+from planner.topology import max_batch
+from planner.units import DTYPES, MS_PER_S, US_PER_S
+
+MAX_MEASUREMENT_BYTES = 50_000_000
+ODD_CONCURRENCY = ("512",)
+"""../shared/data/README.md flags silicon.csv's concurrency-512 rows as odd (overloaded runs whose TTFT reaches tens
+of seconds and whose TPOT undercuts the weight-read floor); they are set aside and counted."""
+
+_ALIASES = {
+    "model": ("model_path", "model"),
+    "accelerator": ("system", "accelerator", "gpu"),
+    "engine": ("backend", "engine"),
+    "dtype": ("precision", "dtype"),
+    "tp": ("tp_size", "tp"),
+    "dp": ("attention_dp_size", "dp"),
+    "moe_tp": ("moe_tp_size", "moe_tp"),
+    "ep": ("moe_ep_size", "ep"),
+    "pp": ("pp_size", "pp"),
+    "isl": ("isl", "input_tokens"),
+    "osl": ("osl", "output_tokens"),
+    "concurrency": ("concurrency",),
+    "ttft_ms": ("silicon_ttft_ms", "ttft_ms"),
+    "tpot_ms": ("silicon_tpot_ms", "tpot_ms"),
+}
+REQUIRED = ("model", "accelerator", "isl", "osl", "concurrency", "ttft_ms", "tpot_ms")
+@dataclass(frozen=True)
+class Row:
+    """One measured configuration, resolved against the catalogue."""
+
+    model: str
+    accelerator: str
+    engine: str
+    dtype: str
+    kv_dtype: str
+    gpus: int
+    expert_parallel: int
+    isl: float
+    osl: float
+    concurrency: float
+    ttft_ms: float
+    tpot_ms: float
+
+
+@dataclass
+class Loaded:
+    rows: list[Row]
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+def _get(record: dict[str, str], key: str) -> str:
+    for name in _ALIASES[key]:
+        if name in record and record[name] is not None:
+            return record[name].strip()
+    return ""
+
+
+def _number(record: dict[str, str], key: str, where: str, default: float | None = None) -> float:
+    text = _get(record, key)
+    if not text:
+        if default is not None:
+            return default
+        raise PlannerError(f"{where}: column {key!r} is empty")
+    try:
+        value = float(text)
+    except ValueError:
+        raise PlannerError(f"{where}: {key} must be a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise PlannerError(f"{where}: {key} must be a positive number, got {text!r}")
+    return value
+
+
+def load_measurements(path: str | Path, catalogue: Catalogue | None = None) -> Loaded:
+    """Measured rows from a CSV file; rows outside whichwall's scope are counted in ``skipped`` by reason."""
+    p = Path(path)
+    try:
+        if p.stat().st_size > MAX_MEASUREMENT_BYTES:
+            raise PlannerError(f"{p}: over {MAX_MEASUREMENT_BYTES} bytes; is it a measurement table?")
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlannerError(f"measurements file {str(p)!r} does not exist") from None
+    except (UnicodeDecodeError, IsADirectoryError):
+        raise PlannerError(f"measurements file {str(p)!r} is not a UTF-8 CSV file") from None
+    return parse_measurements(text, str(p), catalogue)
+
+
+def parse_measurements(text: str, where: str = "measurements", catalogue: Catalogue | None = None) -> Loaded:
+    cat = catalogue or get_catalogue()
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    missing = [k for k in REQUIRED if not any(a in header for a in _ALIASES[k])]
+    if missing:
+        raise PlannerError(f"{where}: missing columns {missing}; expected silicon.csv columns (model_path, system, "
+                           f"isl, osl, concurrency, silicon_ttft_ms, silicon_tpot_ms, ...) or short names "
+                           f"(model, accelerator, isl, osl, concurrency, ttft_ms, tpot_ms)")
+    out = Loaded([])
+    for i, record in enumerate(reader, start=2):
+        here = f"{where}:{i}"
+        if not _get(record, "tpot_ms") or not _get(record, "concurrency") or not _get(record, "ttft_ms"):
+            out.skipped["incomplete row"] += 1
+            continue
+        if _get(record, "concurrency") in ODD_CONCURRENCY:
+            out.skipped["concurrency 512 (flagged odd by the data's README)"] += 1
+            continue
+        try:
+            model = cat.model(_get(record, "model"))
+        except PlannerError:
+            out.skipped[f"model not in catalogue: {_get(record, 'model')}"] += 1
+            continue
+        try:
+            acc = cat.accelerator(_get(record, "accelerator"))
+        except PlannerError:
+            out.skipped[f"accelerator not in catalogue: {_get(record, 'accelerator')}"] += 1
+            continue
+        dtype = check_dtype(_get(record, "dtype") or "bf16")
+        tp = int(_number(record, "tp", here, 1))
+        dp = int(_number(record, "dp", here, 1))
+        pp = int(_number(record, "pp", here, 1))
+        moe = int(_number(record, "moe_tp", here, 1)) * int(_number(record, "ep", here, 1))
+        gpus = max(tp * dp, moe)
+        if dp > 1 or gpus > tp:
+            out.skipped["attention data-parallel (not modelled)"] += 1
+            continue
+        if pp > 1:
+            out.skipped["pipeline parallel (not modelled)"] += 1
+            continue
+        domain = acc.scaleup.domain if acc.scaleup else 1
+        if gpus > domain:
+            out.skipped["spans hosts (tensor parallelism across hosts is not modelled)"] += 1
+            continue
+        kv_dtype = "fp8" if dtype in ("fp8", "fp4") else "bf16"
+        isl, osl = _number(record, "isl", here), _number(record, "osl", here)
+        if max_batch(model, acc, isl + osl, dtype, gpus, kv_dtype).item() < 1:
+            out.skipped["weights do not fit the stated GPUs"] += 1
+            continue
+        ep = int(_number(record, "ep", here, 1))
+        out.rows.append(Row(model.id, acc.id, (_get(record, "engine") or "any").lower(), dtype, kv_dtype, gpus, ep,
+                            isl, osl, _number(record, "concurrency", here), _number(record, "ttft_ms", here),
+                            _number(record, "tpot_ms", here)))
+    if not out.rows:
+        raise PlannerError(f"{where}: no row whichwall can model ({dict(out.skipped) or 'the table is empty'})")
+    return out
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Per-row quantities that do not depend on the efficiencies (arrays over rows)."""
+
+    rows: list[Row]
+    batch: np.ndarray
+    decode: dict[str, np.ndarray]
+    prefill: dict[str, np.ndarray]
+    rates: dict[str, np.ndarray]
+
+
+def prepare(rows: Sequence[Row], catalogue: Catalogue | None = None) -> Prepared:
+    """The byte, FLOP and rate arrays of ``rows``: each row decodes min(concurrency, largest batch that fits)
+    sequences at the average context (input + output / 2) and prefills one prompt."""
+    cat = catalogue or get_catalogue()
+    n = len(rows)
+    batch = np.empty(n)
+    decode = {k: np.empty(n) for k in ("weight", "expert_weight", "kv", "matmul", "expert_matmul", "attention",
+                                       "kv_split", "layers", "hidden")}
+    prefill = {k: np.empty(n) for k in ("weight", "expert_weight", "kv", "matmul", "expert_matmul", "attention",
+                                        "tokens")}
+    rates = {k: np.empty(n) for k in ("bandwidth", "peak", "attention_peak", "link", "pcie", "tp", "osl",
+                                      "concurrency")}
+    for i, r in enumerate(rows):
+        model, acc = cat.model(r.model), cat.accelerator(r.accelerator)
+        fit = int(max_batch(model, acc, r.isl + r.osl, r.dtype, r.gpus, r.kv_dtype).item())
+        b = float(min(r.concurrency, fit))
+        context = r.isl + r.osl / 2
+        batch[i] = b
+        decode["expert_weight"][i] = routed_expert_bytes(model, b, r.dtype)
+        decode["weight"][i] = step_weight_bytes(model, b, r.dtype) - decode["expert_weight"][i]
+        decode["kv"][i] = b * kv_bytes_per_sequence(model, context, r.kv_dtype)
+        decode["expert_matmul"][i] = routed_expert_flops(model, b)
+        decode["matmul"][i] = decode_matmul_flops(model, b) - decode["expert_matmul"][i]
+        decode["attention"][i] = decode_attention_flops(model, b, context)
+        decode["kv_split"][i] = kv_shards(model, r.gpus)
+        decode["layers"][i] = model.layers
+        decode["hidden"][i] = model.hidden_size
+        prefill["expert_weight"][i] = routed_expert_bytes(model, r.isl, r.dtype)
+        prefill["weight"][i] = step_weight_bytes(model, r.isl, r.dtype) - prefill["expert_weight"][i]
+        prefill["kv"][i] = kv_bytes_per_sequence(model, r.isl, r.kv_dtype)
+        prefill["expert_matmul"][i] = routed_expert_flops(model, r.isl)
+        prefill["matmul"][i] = decode_matmul_flops(model, r.isl) - prefill["expert_matmul"][i]
+        prefill["attention"][i] = prefill_attention_flops(model, r.isl)
+        prefill["tokens"][i] = r.isl
+        link = acc.tp_link(r.gpus)
+        rates["bandwidth"][i] = acc.bandwidth_bytes_per_s
+        rates["peak"][i] = acc.peak_flops(r.dtype)
+        rates["attention_peak"][i] = acc.peak_flops(r.kv_dtype)
+        rates["link"][i] = link.bytes_per_s if link else np.inf
+        rates["pcie"][i] = float(link is not None and link is not acc.scaleup)
+        rates["tp"][i] = r.gpus
+        rates["osl"][i] = r.osl
+        rates["concurrency"][i] = r.concurrency
+    return Prepared(list(rows), batch, decode, prefill, rates)
+
+
+FIELDS = ("bandwidth_fraction", "compute_fraction", "prefill_compute_fraction", "link_fraction", "latency_s",
+          "layer_overhead_s", "sequence_overhead_s", "request_overhead_s", "burst_coefficient", "burst_exponent",
+          "burst_output_exponent", "expert_bandwidth_fraction", "expert_compute_fraction",
+          "prefill_expert_compute_fraction")
+
+
+def efficiency_arrays(effs: Sequence[Efficiency], prep: Prepared) -> dict[str, np.ndarray]:
+    """Per-row arrays of the efficiency parameters (``FIELDS``) from one ``Efficiency`` per row."""
+    out = {f: np.empty(len(effs)) for f in FIELDS}
+    for i, (eff, row) in enumerate(zip(effs, prep.rows, strict=True)):
+        out["bandwidth_fraction"][i] = eff.bandwidth_fraction
+        out["compute_fraction"][i] = eff.compute(row.dtype if row.dtype != "int4" else "bf16")
+        out["prefill_compute_fraction"][i] = eff.prefill_compute(row.dtype if row.dtype != "int4" else "bf16")
+        out["link_fraction"][i] = eff.link_fraction
+        out["latency_s"][i] = eff.pcie_latency_s if prep.rates["pcie"][i] else eff.scaleup_latency_s
+        for name in FIELDS[5:13]:
+            out[name][i] = getattr(eff, name)
+        out["prefill_expert_compute_fraction"][i] = eff.prefill_expert_compute
+    return out
+
+
+def predict(prep: Prepared, e: dict[str, np.ndarray], batch: np.ndarray | None = None,
+            with_slot_wait: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Expected (TPOT ms, TTFT ms) per row with per-row efficiency arrays ``e`` (``FIELDS``), through the core's
+    ``step_time`` and ``serving.aggregated_times``. Concurrency beyond the batch that fits waits for a free slot:
+    TTFT += (concurrency − batch) / batch · output · TPOT."""
+    b = prep.batch if batch is None else batch
+    d, pf, r = prep.decode, prep.prefill, prep.rates
+    scale = b / prep.batch
+    layers = d["layers"]
+    common = dict(tp=r["tp"], kv_split=d["kv_split"], layers=layers, hidden_size=d["hidden"],
+                  bandwidth=r["bandwidth"] * e["bandwidth_fraction"], link_bandwidth=r["link"] * e["link_fraction"],
+                  collective_latency_s=e["latency_s"], step_overhead_s=layers * e["layer_overhead_s"],
+                  sequence_overhead_s=layers * e["sequence_overhead_s"])
+    decode = step_time(weight_bytes=d["weight"], kv_bytes=d["kv"] * scale, matmul_flops=d["matmul"] * scale,
+                       attention_flops=d["attention"] * scale, tokens=b, sequences=b,
+                       expert_weight_bytes=d["expert_weight"], expert_matmul_flops=d["expert_matmul"] * scale,
+                       expert_bandwidth_fraction=e["expert_bandwidth_fraction"],
+                       expert_compute_fraction=e["expert_compute_fraction"],
+                       peak_flops=r["peak"] * e["compute_fraction"],
+                       attention_peak_flops=r["attention_peak"] * e["compute_fraction"], **common)
+    prefill = step_time(weight_bytes=pf["weight"], kv_bytes=pf["kv"], matmul_flops=pf["matmul"],
+                        attention_flops=pf["attention"], tokens=pf["tokens"], sequences=1.0,
+                        expert_weight_bytes=pf["expert_weight"], expert_matmul_flops=pf["expert_matmul"],
+                        expert_bandwidth_fraction=e["expert_bandwidth_fraction"],
+                        expert_compute_fraction=e["prefill_expert_compute_fraction"],
+                        peak_flops=r["peak"] * e["prefill_compute_fraction"],
+                        attention_peak_flops=r["attention_peak"] * e["prefill_compute_fraction"], **common)
+    times = aggregated_times(decode.total_s, prefill.total_s, b, r["osl"], e["request_overhead_s"],
+                             e["burst_coefficient"], e["burst_exponent"], e["burst_output_exponent"])
+    ttft = times.ttft_s
+    if with_slot_wait:
+        ttft = ttft + np.maximum(0.0, r["concurrency"] - b) / b * r["osl"] * times.tpot_s
+    return times.tpot_s * MS_PER_S, ttft * MS_PER_S
+
+
+def floors(prep: Prepared) -> tuple[np.ndarray, np.ndarray]:
+    """(decode-step floor at the batch the measurement implies, prefill floor) per row, ms."""
+    tpot = np.array([r.tpot_ms for r in prep.rows])
+    ttft = np.array([r.ttft_ms for r in prep.rows])
+    osl = prep.rates["osl"]
+    implied = np.maximum(1.0, prep.batch * osl * tpot / (ttft + osl * tpot))
+    d, pf, r = prep.decode, prep.prefill, prep.rates
+    scale = implied / prep.batch
+    common = dict(tp=r["tp"], kv_split=r["tp"], layers=d["layers"], hidden_size=d["hidden"],
+                  bandwidth=r["bandwidth"], link_bandwidth=r["link"], collective_latency_s=0.0)
+    decode = step_time(weight_bytes=d["weight"], kv_bytes=d["kv"] * scale, matmul_flops=d["matmul"] * scale,
+                       attention_flops=d["attention"] * scale, tokens=implied, sequences=implied,
+                       expert_weight_bytes=d["expert_weight"], expert_matmul_flops=d["expert_matmul"] * scale,
+                       peak_flops=r["peak"], attention_peak_flops=r["attention_peak"], **common)
+    prefill = step_time(weight_bytes=pf["weight"], kv_bytes=pf["kv"], matmul_flops=pf["matmul"],
+                        attention_flops=pf["attention"], tokens=pf["tokens"], sequences=1.0,
+                        expert_weight_bytes=pf["expert_weight"], expert_matmul_flops=pf["expert_matmul"],
+                        peak_flops=r["peak"], attention_peak_flops=r["attention_peak"], **common)
+    return decode.total_ms, prefill.total_ms
+
+
+# ----------------------------------------------------------------------------------------------------- fitting
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which parameters a fit has: per accelerator (hardware fractions), shared (collective latency, per-layer
+    and per-sequence overheads) and per engine (request overhead and prefill bursts)."""
+
+    accelerators: tuple[str, ...]
+    engines: tuple[str, ...]
+
+    # parameter blocks: name, lower, upper, start
+    # upper bounds: the best fractions kernel microbenchmarks reach (measurements.csv m051-m060: HBM 0.87-0.92,
+    # GEMM 0.86-0.93), so a fit cannot explain an engine's overheads away with impossible hardware
+    ACC = (("bandwidth_fraction", 0.2, 0.92, 0.8), ("compute_fraction", 0.05, 0.93, 0.6))
+    SHARED = (("latency_us", 0.0, 200.0, 10.0), ("layer_overhead_us", 0.0, 500.0, 20.0),
+              ("sequence_overhead_us", 0.0, 20.0, 0.5), ("expert_bandwidth_fraction", 0.1, 1.0, 0.6),
+              ("expert_compute_fraction", 0.05, 1.0, 0.5))
+    PREFILL = (("prefill_compute_fraction", 0.05, 0.93, 0.6),)
+    PREFILL_SHARED = (("prefill_expert_compute_fraction", 0.05, 1.0, 0.5),)
+    ENGINE = (("request_overhead_ms", 0.0, 3000.0, 50.0), ("burst_coefficient", 0.0, 100.0, 0.1),
+              ("burst_exponent", 0.0, 2.0, 0.5), ("burst_output_exponent", -1.0, 2.0, 0.3))
+
+    def step_bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        blocks = [b for b in self.ACC for _ in self.accelerators] + list(self.SHARED)
+        return self._arrays(blocks)
+
+    def ttft_bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        blocks = ([b for b in self.PREFILL for _ in self.accelerators] + list(self.PREFILL_SHARED)
+                  + [b for b in self.ENGINE for _ in self.engines])
+        return self._arrays(blocks)
+
+    @staticmethod
+    def _arrays(blocks: list[tuple[str, float, float, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (np.array([b[1] for b in blocks]), np.array([b[2] for b in blocks]), np.array([b[3] for b in blocks]))
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Fitted parameters: per accelerator, shared and per engine (plain floats in the units of their names)."""
+
+    per_accelerator: dict[str, dict[str, float]]
+    shared: dict[str, float]
+    per_engine: dict[str, dict[str, float]]
+    rows: int
+
+    def efficiency(self, accelerator: str, engine: str, base: Efficiency) -> Efficiency:
+        """``base`` with this fit's parameters for ``accelerator``/``engine`` written over it."""
+        acc = self.per_accelerator.get(accelerator, {})
+        eng = self.per_engine.get(engine, self.per_engine.get("any", {}))
+        update: dict[str, Any] = {
+            "scaleup_latency_s": self.shared["latency_us"] / US_PER_S,
+            "pcie_latency_s": self.shared["latency_us"] / US_PER_S,
+            "layer_overhead_s": self.shared["layer_overhead_us"] / US_PER_S,
+            "sequence_overhead_s": self.shared["sequence_overhead_us"] / US_PER_S,
+            "expert_bandwidth_fraction": self.shared["expert_bandwidth_fraction"],
+            "expert_compute_fraction": self.shared["expert_compute_fraction"],
+            "prefill_expert_compute_fraction": self.shared["prefill_expert_compute_fraction"],
+        }
+        if acc:
+            update["bandwidth_fraction"] = acc["bandwidth_fraction"]
+            update["compute_fraction"] = {d: acc["compute_fraction"] for d in base.compute_fraction}
+            update["prefill_compute_fraction"] = acc["prefill_compute_fraction"]
+        if eng:
+            update["request_overhead_s"] = eng["request_overhead_ms"] / MS_PER_S
+            update.update({k: eng[k] for k in ("burst_coefficient", "burst_exponent", "burst_output_exponent")})
+        return base.model_copy(update=update)
+
+
+def _arrays_for(prep: Prepared, layout: Layout, step: np.ndarray, ttft: np.ndarray) -> dict[str, np.ndarray]:
+    n, na, ne = len(prep.rows), len(layout.accelerators), len(layout.engines)
+    ai = np.array([layout.accelerators.index(r.accelerator) for r in prep.rows])
+    ei = np.array([layout.engines.index(r.engine) for r in prep.rows])
+    shared = step[2 * na:]
+    return {
+        "bandwidth_fraction": step[0:na][ai],
+        "compute_fraction": step[na:2 * na][ai],
+        "prefill_compute_fraction": ttft[0:na][ai],
+        "link_fraction": np.full(n, 0.78),
+        "latency_s": np.full(n, shared[0] / US_PER_S),
+        "layer_overhead_s": np.full(n, shared[1] / US_PER_S),
+        "sequence_overhead_s": np.full(n, shared[2] / US_PER_S),
+        "expert_bandwidth_fraction": np.full(n, shared[3]),
+        "expert_compute_fraction": np.full(n, shared[4]),
+        "prefill_expert_compute_fraction": np.full(n, ttft[na]),
+        "request_overhead_s": ttft[na + 1:na + 1 + ne][ei] / MS_PER_S,
+        "burst_coefficient": ttft[na + 1 + ne:na + 1 + 2 * ne][ei],
+        "burst_exponent": ttft[na + 1 + 2 * ne:na + 1 + 3 * ne][ei],
+        "burst_output_exponent": ttft[na + 1 + 3 * ne:na + 1 + 4 * ne][ei],
+    }
+
+
+def fit(prep: Prepared) -> Fit:
+    """Fit the expected-time parameters to measured rows, in two stages so TTFT's noise cannot bend the step
+    model: (1) per-accelerator bandwidth and compute fractions and the shared latency/overheads to TPOT, with the
+    prefill at the decode compute fraction; (2) per-accelerator prefill compute fraction and per-engine request
+    overhead and burst terms to TTFT. Least squares on log errors with a soft-L1 loss (robust to the duplicated and
+    odd rows measurement tables hold)."""
+    from scipy.optimize import least_squares  # imported here: only fitting needs scipy
+
+    layout = Layout(tuple(sorted({r.accelerator for r in prep.rows})), tuple(sorted({r.engine for r in prep.rows})))
+    tpot = np.array([r.tpot_ms for r in prep.rows])
+    ttft = np.array([r.ttft_ms for r in prep.rows])
+    s_lo, s_hi, s0 = layout.step_bounds()
+    t_lo, t_hi, t0 = layout.ttft_bounds()
+    na = len(layout.accelerators)
+
+    def stage1(x: np.ndarray) -> np.ndarray:
+        y = t0.copy()
+        y[:na] = x[na:2 * na]
+        y[na] = x[-1]
+        return np.log(predict(prep, _arrays_for(prep, layout, x, y))[0] / tpot)
+
+    step = least_squares(stage1, s0, bounds=(s_lo, s_hi), loss="soft_l1", f_scale=0.2).x
+
+    def stage2(y: np.ndarray) -> np.ndarray:
+        return np.log(predict(prep, _arrays_for(prep, layout, step, y))[1] / ttft)
+
+    start = t0.copy()
+    start[:na] = step[na:2 * na]
+    start[na] = step[-1]
+    second = least_squares(stage2, start, bounds=(t_lo, t_hi), loss="soft_l1", f_scale=0.2).x
+    ne = len(layout.engines)
+    per_acc = {a: {"bandwidth_fraction": float(step[i]), "compute_fraction": float(step[na + i]),
+                   "prefill_compute_fraction": float(second[i])} for i, a in enumerate(layout.accelerators)}
+    shared = dict(zip(("latency_us", "layer_overhead_us", "sequence_overhead_us", "expert_bandwidth_fraction",
+                       "expert_compute_fraction"), map(float, step[2 * na:]), strict=True))
+    shared["prefill_expert_compute_fraction"] = float(second[na])
+    per_engine = {e: {"request_overhead_ms": float(second[na + 1 + j]),
+                      "burst_coefficient": float(second[na + 1 + ne + j]),
+                      "burst_exponent": float(second[na + 1 + 2 * ne + j]),
+                      "burst_output_exponent": float(second[na + 1 + 3 * ne + j])}
+                  for j, e in enumerate(layout.engines)}
+    return Fit(per_acc, shared, per_engine, len(prep.rows))
+
+
+def subset(prep: Prepared, mask: np.ndarray) -> Prepared:
+    idx = np.nonzero(mask)[0]
+    return Prepared([prep.rows[i] for i in idx], prep.batch[idx], {k: v[idx] for k, v in prep.decode.items()},
+                    {k: v[idx] for k, v in prep.prefill.items()}, {k: v[idx] for k, v in prep.rates.items()})
+
+
+ARCHITECTURE_GROUPS = {"deepseek-r1": "deepseek-v3"}
+"""Models that share an architecture are held out together (DeepSeek-R1 is DeepSeek-V3's architecture)."""
+
+
+def _predict_with(prep: Prepared, the_fit: Fit, catalogue: Catalogue | None = None) -> tuple[np.ndarray, np.ndarray]:
+    cat = catalogue or get_catalogue()
+    effs = [the_fit.efficiency(r.accelerator, r.engine, cat.efficiency(r.accelerator, r.engine)) for r in prep.rows]
+    return predict(prep, efficiency_arrays(effs, prep))
+
+
+def cross_validated(prep: Prepared, catalogue: Catalogue | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-sample predictions, leave one architecture out: each model's rows (DeepSeek-V3 and R1 together) are
+    predicted with parameters fitted on all the OTHER models' rows. An accelerator or engine seen only with the
+    held-out model keeps the catalogue's default efficiencies for it."""
+    arch = np.array([ARCHITECTURE_GROUPS.get(r.model, r.model) for r in prep.rows])
+    tpot = np.full(len(prep.rows), np.nan)
+    ttft = np.full(len(prep.rows), np.nan)
+    for group in np.unique(arch):
+        held = arch == group
+        the_fit = fit(subset(prep, ~held))
+        t, f = _predict_with(subset(prep, held), the_fit, catalogue)
+        tpot[held], ttft[held] = t, f
+    return tpot, ttft
+
+
+@dataclass(frozen=True)
+class Report:
+    rows: int
+    skipped: dict[str, int]
+    tpot_mape_median: float
+    ttft_mape_median: float
+    floor_violations: int
+    by_group: list[dict[str, Any]]
+    predictions: list[dict[str, Any]]
+    method: str
+
+    def summary(self) -> dict[str, Any]:
+        return {"tpot_mape_median": self.tpot_mape_median, "ttft_mape_median": self.ttft_mape_median,
+                "floor_violations": self.floor_violations, "rows": self.rows,
+                "skipped": sum(self.skipped.values()), "method": self.method}
+
+
+def validate(loaded: Loaded, catalogue: Catalogue | None = None, out_of_sample: bool = True) -> Report:
+    """Compare predictions with measurements. ``out_of_sample``: leave-one-architecture-out fits (see
+    ``cross_validated``); otherwise the catalogue's efficiencies as they stand."""
+    prep = prepare(loaded.rows, catalogue)
+    cat = catalogue or get_catalogue()
+    if out_of_sample:
+        tpot, ttft = cross_validated(prep, catalogue)
+        method = "leave-one-architecture-out"
+    else:
+        effs = [cat.efficiency(r.accelerator, r.engine) for r in prep.rows]
+        tpot, ttft = predict(prep, efficiency_arrays(effs, prep))
+        method = "catalogue efficiencies"
+    measured_tpot = np.array([r.tpot_ms for r in prep.rows])
+    measured_ttft = np.array([r.ttft_ms for r in prep.rows])
+    floor_tpot, floor_ttft = floors(prep)
+    violations = int(np.sum(floor_tpot > measured_tpot) + np.sum(floor_ttft > measured_ttft))
+    e_tpot = np.abs(tpot / measured_tpot - 1)
+    e_ttft = np.abs(ttft / measured_ttft - 1)
+    by: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    for i, r in enumerate(prep.rows):
+        by[(r.model, r.accelerator, r.engine)].append(i)
+    groups = [{"model": k[0], "accelerator": k[1], "engine": k[2], "rows": len(ix),
+               "tpot_mape_median": float(np.median(e_tpot[ix])), "ttft_mape_median": float(np.median(e_ttft[ix]))}
+              for k, ix in sorted(by.items())]
+    preds = [{"model": r.model, "accelerator": r.accelerator, "engine": r.engine, "tp": r.gpus,
+              "concurrency": r.concurrency, "isl": r.isl, "osl": r.osl,
+              "tpot_ms": r.tpot_ms, "tpot_pred_ms": float(tpot[i]), "tpot_floor_ms": float(floor_tpot[i]),
+              "ttft_ms": r.ttft_ms, "ttft_pred_ms": float(ttft[i]), "ttft_floor_ms": float(floor_ttft[i])}
+             for i, r in enumerate(prep.rows)]
+    return Report(len(prep.rows), dict(loaded.skipped), float(np.median(e_tpot)), float(np.median(e_ttft)),
+                  violations, groups, preds, method)
+
+
+def _round(x: float) -> float:
+    return 0.0 if abs(x) < 1e-9 else float(f"{x:.4g}")
+
+
+def calibration_entries(the_fit: Fit, source: str) -> dict[str, Any]:
+    """A fit as a catalogue ``efficiency`` section (``planner.efficiency.EfficiencyTable`` shape)."""
+    latency = _round(the_fit.shared["latency_us"])
+    default = {"collective_latency_us": {"scaleup": latency, "pcie": latency},
+               "layer_overhead_us": _round(the_fit.shared["layer_overhead_us"]),
+               "sequence_overhead_us": _round(the_fit.shared["sequence_overhead_us"]),
+               "expert_bandwidth_fraction": _round(the_fit.shared["expert_bandwidth_fraction"]),
+               "expert_compute_fraction": _round(the_fit.shared["expert_compute_fraction"]),
+               "prefill_expert_compute_fraction": _round(the_fit.shared["prefill_expert_compute_fraction"]),
+               "source": f"{source}: shared step overheads fitted to {the_fit.rows} rows"}
+    per_acc = {a: {"bandwidth_fraction": _round(v["bandwidth_fraction"]),
+                   "compute_fraction": {d: _round(v["compute_fraction"]) for d in DTYPES},
+                   "prefill_compute_fraction": _round(v["prefill_compute_fraction"]),
+                   "source": f"{source}: fitted to the {a} rows"}
+               for a, v in the_fit.per_accelerator.items()}
+    engines = {e: {"request_overhead_ms": _round(v["request_overhead_ms"]),
+                   "burst_coefficient": _round(v["burst_coefficient"]),
+                   "burst_exponent": _round(v["burst_exponent"]),
+                   "burst_output_exponent": _round(v["burst_output_exponent"]),
+                   "source": f"{source}: fitted to the {e} rows"}
+               for e, v in the_fit.per_engine.items()}
+    return {"default": default, "per_accelerator": per_acc, "engines": engines}
+
+
+def calibrate(loaded: Loaded, catalogue: Catalogue | None = None, source: str = "calibration") -> dict[str, Any]:
+    """Fit every parameter to ``loaded`` and return a user catalogue (``{"efficiency": ...}``) that applies it.
+    With rows from several engines, an ``any`` engine entry is fitted on them pooled (used when a plan names no
+    engine)."""
+    prep = prepare(loaded.rows, catalogue)
+    the_fit = fit(prep)
+    entries = calibration_entries(the_fit, source)
+    if len(the_fit.per_engine) > 1:
+        pooled = fit(Prepared([replace(r, engine="any") for r in prep.rows], prep.batch, prep.decode, prep.prefill,
+                              prep.rates))
+        entries["engines"]["any"] = calibration_entries(pooled, source)["engines"]["any"]
+    return {"efficiency": entries}
+
+
+def rows_from(records: Iterable[dict[str, str]]) -> str:  # pragma: no cover - helper for tests building CSV text
+    records = list(records)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(records[0]))
+    writer.writeheader()
+    writer.writerows(records)
+    return buf.getvalue()

@@ -1,0 +1,63 @@
+"""Aggregated serving with in-flight batching: what a user sees, from one decode step and one prefill.
+
+A replica decodes ``B`` sequences per step and prefills the requests that arrive between steps. Every request needs
+one prefill, so per decode step the replica also runs B / output_tokens prefills on average (chunked-prefill
+interference). With decode step t_d and one prefill t_p (seconds):
+
+- time per output token a user sees:  TPOT = t_d + (B / output_tokens) · t_p
+- time to first token:                TTFT = o_r + t_p · (1 + a · (B − 1)^β · (1024 / output_tokens)^δ)
+
+o_r is a fixed per-request overhead (tokenizing, scheduling, the first sampling); the burst term a · (B − 1)^β · (…)^δ
+is the wait behind the other B − 1 prompts in flight — in closed-loop benchmarks requests arrive in waves, and how
+long they queue grows with the number in flight and with how often they turn over (short outputs). a, β, δ are fitted
+per serving engine to measured TTFTs (``planner.fidelity``). Unloaded (B = 1) TTFT is o_r + one prefill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner.efficiency import BURST_REFERENCE_OUTPUT_TOKENS, Efficiency
+
+
+@dataclass(frozen=True)
+class ServingTimes:
+    tpot_s: np.ndarray
+    ttft_s: np.ndarray
+
+
+def aggregated_times(
+    decode_step_s: np.ndarray | float,
+    prefill_s: np.ndarray | float,
+    batch: np.ndarray | float,
+    output_tokens: np.ndarray | float,
+    request_overhead_s: np.ndarray | float = 0.0,
+    burst_coefficient: np.ndarray | float = 0.0,
+    burst_exponent: np.ndarray | float = 1.0,
+    burst_output_exponent: np.ndarray | float = 0.0,
+) -> ServingTimes:
+    """TPOT and TTFT of in-flight batching (formulas in the module docstring), seconds, on arrays."""
+    t_d = np.asarray(decode_step_s, dtype=float)
+    t_p = np.asarray(prefill_s, dtype=float)
+    b = np.asarray(batch, dtype=float)
+    osl = np.asarray(output_tokens, dtype=float)
+    tpot = t_d + b / osl * t_p
+    others = np.maximum(b - 1.0, 0.0)
+    burst = np.where(others > 0, burst_coefficient * np.power(others, burst_exponent)
+                     * (BURST_REFERENCE_OUTPUT_TOKENS / osl) ** burst_output_exponent, 0.0)
+    ttft = request_overhead_s + t_p * (1.0 + burst)
+    return ServingTimes(tpot, ttft)
+
+
+def serving_times(
+    decode_step_s: np.ndarray | float,
+    prefill_s: np.ndarray | float,
+    batch: np.ndarray | float,
+    output_tokens: np.ndarray | float,
+    eff: Efficiency,
+) -> ServingTimes:
+    """``aggregated_times`` with the request overhead and burst terms of ``eff``."""
+    return aggregated_times(decode_step_s, prefill_s, batch, output_tokens, eff.request_overhead_s,
+                            eff.burst_coefficient, eff.burst_exponent, eff.burst_output_exponent)
