@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from planner.efficiency import Efficiency, EfficiencyTable, build_efficiency, check_engine, efficiency_table_from_data
+from planner import yamlsafe
 from planner.errors import PlannerError, unknown
 from planner.units import BYTES_PER_ELEMENT, COMPUTE_FALLBACK, DTYPES, GB, TB, TERA, Dtype
 
@@ -538,10 +539,14 @@ def _read_structured(path: Path) -> Any:
         raise PlannerError(f"cannot read catalogue file {str(path)!r}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise PlannerError(f"catalogue file {str(path)!r} is not UTF-8 text (YAML or JSON expected)") from None
+    if path.suffix.lower() != ".json":
+        return yamlsafe.load(text, f"catalogue file {str(path)!r}")
     try:
-        return json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise PlannerError(f"catalogue file {str(path)!r} is not valid YAML/JSON: {exc}") from None
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PlannerError(f"catalogue file {str(path)!r} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise PlannerError(f"catalogue file {str(path)!r} is nested too deeply") from None
 
 
 def catalogue_from_data(data: Any, where: str = "catalogue") -> Catalogue:
@@ -573,6 +578,13 @@ def load_catalogue_file(path: str | os.PathLike[str]) -> Catalogue:
     """A user catalogue (YAML/JSON, same shape as the package files) or a model's ``config.json``."""
     p = Path(path)
     return catalogue_from_data(_read_structured(p), where=str(p))
+
+
+TIED_BY_DEFAULT_TYPES = frozenset({"gemma", "gemma2", "gemma3_text"})
+"""config.json model types whose transformers config class defaults tie_word_embeddings to true (Gemma2Config)."""
+
+ALTERNATING_WINDOW_TYPES = frozenset({"gemma2"})
+"""config.json model types whose layers alternate sliding-window (local) and global attention, half each."""
 
 
 def model_from_hf_config(config: Mapping[str, Any], model_id: str | None = None) -> Model:
@@ -617,7 +629,12 @@ def model_from_hf_config(config: Mapping[str, Any], model_id: str | None = None)
         window = None
         if c.get("sliding_window") and c.get("use_sliding_window", True):
             types = c.get("layer_types")
-            count = sum(1 for t in types if "sliding" in str(t)) if isinstance(types, list) else layers
+            if isinstance(types, list):
+                count = sum(1 for t in types if "sliding" in str(t))
+            elif str(c.get("model_type")) in ALTERNATING_WINDOW_TYPES:
+                count = layers // 2  # Gemma-2: local (sliding) and global layers alternate
+            else:
+                count = layers
             if count:
                 window = {"tokens": int(c["sliding_window"]), "layers": count}
         data = {
@@ -627,7 +644,8 @@ def model_from_hf_config(config: Mapping[str, Any], model_id: str | None = None)
             "layers": layers,
             "hidden_size": hidden,
             "vocab_size": int(c["vocab_size"]),
-            "tie_word_embeddings": bool(c.get("tie_word_embeddings", False)),
+            "tie_word_embeddings": bool(c.get("tie_word_embeddings",
+                                              str(c.get("model_type")) in TIED_BY_DEFAULT_TYPES)),
             "attention": attention,
             "intermediate_size": int(c.get("intermediate_size") or c.get("moe_intermediate_size")),
             "moe": moe,

@@ -187,6 +187,8 @@ def evaluate(spec: PlanSpec, catalogue: Catalogue | None = None) -> PlanResult:
     """Run the design loop for ``spec``: arithmetic, topology, walls, cost."""
     cat = catalogue or get_catalogue()
     model, acc = cat.model(spec.model), cat.accelerator(spec.accelerator)
+    for candidate in spec.accelerators:  # a typo in a candidate list is an error, not a silently dropped option
+        cat.accelerator(candidate)
     acc.compute_dtype(spec.dtype)  # a clear error now if the accelerator has no rate for this dtype
     tp = choose_tp(model, acc, spec)
     op = operating_point(model, acc, spec, tp)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from planner.catalogue import check_dtype
 from planner.efficiency import check_engine
+from planner import yamlsafe
 from planner.errors import PlannerError
 from planner.validate import MAX_SIZE
 
@@ -108,25 +109,11 @@ def spec_from_data(data: Any, where: str = "spec") -> PlanSpec:
         raise _field_errors(exc, where) from None
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """Safe YAML that refuses anchors/aliases (no 'billion laughs' expansion)."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.YAMLError(f"YAML aliases are not allowed in a spec (line {event.start_mark.line + 1})")
-        return super().compose_node(parent, index)
-
-
 def parse_spec_text(text: str, where: str = "spec") -> PlanSpec:
     """A spec from YAML text."""
     if len(text) > MAX_SPEC_BYTES:
         raise PlannerError(f"{where} is {len(text)} bytes; a spec is at most {MAX_SPEC_BYTES} bytes")
-    try:
-        data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise PlannerError(f"{where} is not valid YAML: {exc}") from None
-    return spec_from_data(data, where)
+    return spec_from_data(yamlsafe.load(text, where), where)
 
 
 def load_spec(path: str | Path) -> PlanSpec:

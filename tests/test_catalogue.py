@@ -784,22 +784,11 @@ GEMMA2_9B_CONFIG = {
 }
 
 
-@pytest.mark.xfail(
-    reason="bug: model_from_hf_config reads a Gemma-2 config.json (no tie_word_embeddings key; Gemma2Config "
-    "defaults it to true) as untied, counting the 0.92B embedding twice: 10.16B instead of the published 9.24B",
-    strict=True,
-)
 def test_gemma2_config_json_parameter_count() -> None:
     model = model_from_hf_config(GEMMA2_9B_CONFIG)
     assert model.total_params / 1e9 == pytest.approx(9.24, rel=0.03)
 
 
-@pytest.mark.xfail(
-    reason="bug: model_from_hf_config treats every layer of a Gemma-2 config.json (sliding_window set, no "
-    "layer_types) as sliding, so the KV cache of an 8k sequence is 1.41 GB instead of 2.11 GB (21 of 42 layers "
-    "are global and keep every token)",
-    strict=True,
-)
 def test_gemma2_config_json_sliding_layers() -> None:
     model = model_from_hf_config(GEMMA2_9B_CONFIG)
     per_layer = 2 * 8 * 256 * 2

@@ -157,12 +157,6 @@ def test_catalogue_lists_model_ids(capsys: pytest.CaptureFixture[str]) -> None:
         assert ident in out
 
 
-@pytest.mark.xfail(
-    reason="bug: at the CLI's default width (100 columns when piped or on a narrow terminal) the accelerators "
-    "table truncates ids to 'a100-40g…' and 'a100-80g…', so `whichwall catalogue` does not show the ids a "
-    "planner must type",
-    strict=True,
-)
 def test_catalogue_lists_every_accelerator_id_in_full(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_main(capsys, "catalogue")
     assert code == 0
@@ -244,11 +238,6 @@ def _bad_inputs(tmp: Path) -> dict[str, list[str]]:
 BAD_CASES = ["unknown model", "negative qps", "nan qps", "text for a number", "unknown field", "missing file",
              "malformed yaml", "empty file", "spec is a folder", "missing catalogue", "malformed catalogue",
              "sparse catalogue", "GB/s catalogue", "unknown catalogue model", "unknown catalogue accelerator"]
-MULTILINE_YAML_BUG = pytest.mark.xfail(
-    reason="bug: a YAML syntax error's message is PyYAML's multi-line text (with the source excerpt and caret), so "
-    "the CLI prints several lines on stderr instead of one",
-    strict=True,
-)
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
@@ -263,7 +252,7 @@ def test_bad_input_exits_2_without_a_traceback(case: str, tmp_path: Path, capsys
 
 @pytest.mark.parametrize(
     "case",
-    [pytest.param(c, marks=MULTILINE_YAML_BUG) if c in ("malformed yaml", "malformed catalogue") else c
+    [c
      for c in BAD_CASES],
 )
 def test_bad_input_error_is_one_line(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
