@@ -1,31 +1,87 @@
-"""whichwall's Excel functions (xlwings). On any OS ``from udfs import DECODE_FLOOR_MS`` gives a plain callable."""
+"""whichwall's Excel functions (xlwings). On any OS ``from udfs import DECODE_FLOOR_MS`` gives a plain callable.
 
+Importing the package makes a user catalogue named in xlwings.conf (key ``WHICHWALL_CATALOGUE``) active when the
+environment variable of that name is not set; see ``udfs._excel.use_conf_catalogue``.
+"""
+
+from udfs._excel import use_conf_catalogue
 from udfs.functions import (
+    ACTIVE_PARAMS_B,
+    ALLREDUCE_MS,
     BINDING_WALL,
+    CATALOGUE_FILES,
+    COST_PER_MILLION_TOKENS,
+    COST_PER_MONTH,
     CROSSOVER_BATCH,
+    DECODE_BYTES_GB,
     DECODE_FLOOR_MS,
+    DECODE_FLOPS,
     DECODE_INTENSITY,
     DECODE_MS,
+    DTYPES,
+    EXPERTS_TOUCHED,
+    GPU_HOUR_PRICE,
+    GPU_IDS,
+    GPU_INFO,
     KV_BYTES_PER_TOKEN,
+    KV_GB,
     MAX_BATCH,
     MAX_TOKENS_PER_SEC,
+    MEMORY_PER_GPU_GB,
+    MODEL_IDS,
+    MODEL_INFO,
+    NEXT_WALL,
+    PLAN_TABLE,
+    PLAN_VALUE,
     PREFILL_FLOOR_MS,
+    PREFILL_FLOPS,
     PREFILL_MS,
+    REPLICAS,
     RIDGE_INTENSITY,
+    SMALLEST_TP,
+    TOTAL_PARAMS_B,
+    WALLS,
     WEIGHT_GB,
 )
 
+use_conf_catalogue()
+
+# Every Excel function (alphabetical; docs/functions.md lists them in the design loop's order).
 __all__ = [
+    "ACTIVE_PARAMS_B",
+    "ALLREDUCE_MS",
     "BINDING_WALL",
+    "CATALOGUE_FILES",
+    "COST_PER_MILLION_TOKENS",
+    "COST_PER_MONTH",
     "CROSSOVER_BATCH",
+    "DECODE_BYTES_GB",
     "DECODE_FLOOR_MS",
+    "DECODE_FLOPS",
     "DECODE_INTENSITY",
     "DECODE_MS",
+    "DTYPES",
+    "EXPERTS_TOUCHED",
+    "GPU_HOUR_PRICE",
+    "GPU_IDS",
+    "GPU_INFO",
     "KV_BYTES_PER_TOKEN",
+    "KV_GB",
     "MAX_BATCH",
     "MAX_TOKENS_PER_SEC",
+    "MEMORY_PER_GPU_GB",
+    "MODEL_IDS",
+    "MODEL_INFO",
+    "NEXT_WALL",
+    "PLAN_TABLE",
+    "PLAN_VALUE",
     "PREFILL_FLOOR_MS",
+    "PREFILL_FLOPS",
     "PREFILL_MS",
+    "REPLICAS",
     "RIDGE_INTENSITY",
+    "SMALLEST_TP",
+    "TOTAL_PARAMS_B",
+    "WALLS",
     "WEIGHT_GB",
 ]

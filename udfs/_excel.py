@@ -1,92 +1,401 @@
-"""The Excel boundary: what a worksheet passes (floats, None for an empty cell, nested lists for a range) into
-what ``planner.api`` takes, and numpy results back into what a cell or a spilled range shows.
+"""The Excel boundary: what a worksheet passes in, what a cell shows, and what an error becomes.
 
-Scalar in, scalar out; a range in, a range of the broadcast shape out (a row stays a row, a column a column).
+In: xlwings hands a UDF floats (numbers arrive as floats, 4.0 for a tp of 4), text, booleans, ``None`` for an empty
+cell, and nested lists for a range (``ndim=2``: a single cell [[x]], a column [[a], [b]], a row [[a, b]]).
+``number`` turns a cell into a float (``None`` = empty = the default) and a range into a 2-D float array of its
+shape; ``numbers`` does that for several arguments and checks that their ranges combine (same shape, or a column
+and a row, which make a table). Text where a number belongs, booleans, empty cells inside a range, ragged rows and
+ranges that do not line up are ``PlannerError``\\ s naming the argument.
+
+Out: all-scalar arguments give one value; a range gives a 2-D list of the broadcast shape (a row stays a row, a
+column a column). ``inf`` shows as "never" (e.g. a crossover batch that never comes), a missing value as "n/a";
+a NaN is never shown: it is an error.
+
+Errors: a ``PlannerError`` leaves a function as ``ExcelError`` (still a ``PlannerError``). On Windows it is also a
+COM server error whose ``description`` is the message, so the classic add-in's cell shows the message alone
+(pywin32 would otherwise write "Unexpected Python Error: Traceback ..."); it is also an ``xlwings.XlwingsError``,
+the type xlwings' Office.js runtimes (xlwings Lite) show as ``#VALUE!`` with the message on hover.
+
+Repeated scalar calls: Excel recalculates the same cells over and over; ``boundary`` remembers the result of each
+all-scalar call (per active catalogue, so a changed user catalogue file is picked up), which makes a repeated call
+cost a dictionary look-up. Results are identical to a fresh call.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+import numbers as _numbers
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from planner.catalogue import CATALOGUE_ENV, get_catalogue
 from planner.errors import PlannerError
 
+try:  # the type xlwings' Office.js runtimes (xlwings Lite) show as #VALUE! with its message
+    from xlwings import XlwingsError as _XlwingsError
+except ImportError:  # pragma: no cover - xlwings is a dependency
+    _XlwingsError = Exception  # type: ignore[misc,assignment]
 
-def _flat(value: Any) -> list[Any]:
-    if isinstance(value, (list, tuple)):
-        return [x for item in value for x in _flat(item)]
-    return [value]
+E_INVALIDARG = -2147024809
+"""HRESULT 0x80070057 (invalid argument), as the signed 32-bit value COM carries."""
+
+NA = "n/a"
+NEVER = "never"
+
+# ----------------------------------------------------------------------------------------------------- errors
+
+
+def _com_error_base() -> type | None:
+    if sys.platform != "win32":
+        return None
+    try:
+        from pywintypes import com_error  # type: ignore[import-not-found]  # pywin32, Windows only
+    except ImportError:  # pragma: no cover - Windows without pywin32
+        return None
+    return com_error  # type: ignore[no-any-return]
+
+
+def _error_class(com_base: type | None) -> type[PlannerError]:
+    bases: tuple[type, ...] = (PlannerError, _XlwingsError) if _XlwingsError is not Exception else (PlannerError,)
+    if com_base is not None:
+        try:
+            return type("ExcelError", (*bases, com_base), {"__doc__": _ExcelErrorDoc})
+        except TypeError:  # pragma: no cover - an incompatible pywin32 exception layout
+            pass
+    return type("ExcelError", bases, {"__doc__": _ExcelErrorDoc})
+
+
+_ExcelErrorDoc = """A PlannerError as it leaves an Excel function: the same message, typed for the runtime
+(xlwings.XlwingsError for Office.js/xlwings Lite; a pywin32 COM server error on Windows, whose ``description``,
+``source`` and ``scode`` become the error Excel's VBA wrapper shows in the cell)."""
+
+ExcelError: type[PlannerError] = _error_class(_com_error_base())
+
+
+def excel_error(exc: PlannerError) -> PlannerError:
+    """``exc`` as an ``ExcelError`` with the same message (no traceback, no chained cause)."""
+    if isinstance(exc, ExcelError):
+        return exc
+    message = str(exc)
+    err = ExcelError(message)
+    err.description = message  # type: ignore[attr-defined]
+    err.source = "whichwall"  # type: ignore[attr-defined]
+    err.scode = E_INVALIDARG  # type: ignore[attr-defined]
+    return err
+
+
+# -------------------------------------------------------------------------------------------- the boundary
+
+MEMO_LIMIT = 20_000
+"""Most remembered scalar calls; the memo starts afresh beyond it."""
+
+_memo: dict[tuple[Any, ...], Any] = {}
+_memo_catalogue: list[Any] = [None]
+
+
+def clear_memo() -> None:
+    """Forget every remembered result (benchmarks and tests call this)."""
+    _memo.clear()
+    _memo_catalogue[0] = None
+
+
+def _fresh(value: Any) -> Any:
+    return [list(row) for row in value] if isinstance(value, list) else value
+
+
+def boundary(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` with the Excel boundary around it: scalar calls remembered, ``PlannerError`` → ``ExcelError``."""
+
+    @functools.wraps(fn)
+    def call(*args: Any) -> Any:
+        key: tuple[Any, ...] | None = None
+        try:
+            if bool not in map(type, args) and np.bool_ not in map(type, args):  # True == 1 must not hit
+                catalogue = get_catalogue()
+                if catalogue is not _memo_catalogue[0]:
+                    _memo.clear()
+                    _memo_catalogue[0] = catalogue
+                key = (fn, *args)
+                try:
+                    return _fresh(_memo[key])
+                except KeyError:
+                    pass
+                except TypeError:  # a range (a list) is not hashable: not remembered
+                    key = None
+            out = fn(*args)
+        except PlannerError as exc:
+            raise excel_error(exc) from None
+        if key is not None:
+            if len(_memo) >= MEMO_LIMIT:
+                _memo.clear()
+            _memo[key] = _fresh(out)
+        return out
+
+    return call
+
+
+# --------------------------------------------------------------------------------------------------- input
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _cell_number(name: str, value: Any, where: str = "") -> float:
+    """One non-empty cell as a float (range cells: ``where`` says which)."""
+    t = type(value)
+    if t is float or t is int:
+        return float(value)
+    if isinstance(value, (bool, np.bool_)):
+        raise PlannerError(f"{name}{where} must be a number, got {'TRUE' if value else 'FALSE'}")
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            raise PlannerError(f"{name}{where} must be a number, got text {value!r}") from None
+    if isinstance(value, _numbers.Real):
+        return float(value)
+    raise PlannerError(f"{name}{where} must be a number, got {value!r}")
+
+
+def _range(name: str, value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        if value.ndim > 2:
+            raise PlannerError(f"{name}: a range has at most 2 dimensions, got {value.ndim}")
+        value = value.tolist() if value.ndim else value.item()
+        if not isinstance(value, list):
+            return number(name, value)
+    rows = list(value)
+    if not rows:
+        raise PlannerError(f"{name}: the range is empty; select at least one cell")
+    nested = [isinstance(r, (list, tuple, np.ndarray)) for r in rows]
+    if all(nested):
+        widths = {len(r) for r in rows}
+        if len(widths) > 1:
+            raise PlannerError(f"{name}: the range is ragged (rows of {sorted(widths)} cells); use a rectangle")
+        width = widths.pop()
+        if width == 0:
+            raise PlannerError(f"{name}: the range is empty; select at least one cell")
+        cells = list(chain.from_iterable(rows))
+        if any(isinstance(c, (list, tuple, np.ndarray)) for c in cells):
+            raise PlannerError(f"{name}: a range has at most 2 dimensions (rows and columns)")
+        shape = (len(rows), width)
+    elif any(nested):
+        raise PlannerError(f"{name}: the range is ragged (some rows are single cells); use a rectangle")
+    else:
+        cells, shape = rows, (len(rows), 1)  # a flat list is a column
+    if shape == (1, 1):
+        return number(name, cells[0])
+    if set(map(type, cells)) <= {float, int}:
+        return np.array(cells, dtype=float).reshape(shape)
+    out = []
+    for i, c in enumerate(cells):
+        where = f" (row {i // shape[1] + 1}, column {i % shape[1] + 1} of the range)"
+        if _blank(c):
+            raise PlannerError(f"{name}: the range has an empty cell{where}; fill it or select only filled cells")
+        out.append(_cell_number(name, c, where))
+    return np.array(out, dtype=float).reshape(shape)
 
 
 def number(name: str, value: Any) -> Any:
-    """A cell or range argument: None/"" (empty) → None (the default); a range → a float array of its shape."""
-    if value is None or (isinstance(value, str) and not value.strip()):
+    """A numeric cell or range: empty → ``None`` (the default); a cell → a float; a range → a 2-D float array of
+    its shape (a 1×1 range is a cell; a flat list is a column)."""
+    t = type(value)
+    if t is float:
+        return value
+    if value is None:
         return None
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if isinstance(value, (list, tuple)):
-        cells = _flat(value)
-        if any(c is None or (isinstance(c, str) and not c.strip()) for c in cells):
-            raise PlannerError(f"{name}: the range has an empty cell; fill it or select only filled cells")
-        bad = next((c for c in cells if isinstance(c, (str, bool))), None)
-        if bad is not None:
-            raise PlannerError(f"{name}: the range holds {bad!r} where a number belongs")
+    if t is int:
+        return float(value)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return _range(name, value)
+    if _blank(value):
+        return None
+    return _cell_number(name, value)
+
+
+def _describe_shape(shape: tuple[int, ...]) -> str:
+    return "×".join(str(n) for n in shape) if shape else "one cell"
+
+
+def numbers(*pairs: tuple[str, Any]) -> tuple[Any, ...]:
+    """``number`` for each (name, value), checking that the ranges among them combine: equal shapes go element by
+    element, a column and a row make a table."""
+    out = tuple(number(name, value) for name, value in pairs)
+    shaped = [(name, x.shape) for (name, _), x in zip(pairs, out, strict=True) if isinstance(x, np.ndarray)]
+    if len(shaped) > 1:
         try:
-            return np.asarray(value, dtype=float)
-        except (ValueError, TypeError):
-            raise PlannerError(f"{name}: the range is ragged (rows of different lengths); use a rectangular "
-                               f"range") from None
-    if isinstance(value, str):
-        try:
-            return float(value.strip().replace(",", ""))
+            np.broadcast_shapes(*(s for _, s in shaped))
         except ValueError:
-            raise PlannerError(f"{name} must be a number, got text {value!r}") from None
-    return value
+            listed = ", ".join(f"{n} ({_describe_shape(s)})" for n, s in shaped)
+            raise PlannerError(f"the ranges {listed} do not line up: give ranges of the same shape, or one column "
+                               f"and one row to get a table") from None
+    return out
 
 
 def text(name: str, value: Any) -> Any:
-    """A text argument (a catalogue id or dtype): an empty cell → None (the default); a number is refused."""
-    if value is None or (isinstance(value, str) and not value.strip()):
+    """A text cell (a catalogue id, a dtype, a field): empty → ``None`` (the default); a number or a range is
+    refused."""
+    if type(value) is str:
+        stripped = value.strip()
+        return stripped or None
+    if value is None:
         return None
     if isinstance(value, (list, tuple, np.ndarray)):
-        raise PlannerError(f"{name} must be one cell of text, not a range")
-    if not isinstance(value, str):
-        raise PlannerError(f"{name} must be text (a catalogue id or dtype), got {value!r}")
-    return value.strip()
+        cells = list(chain.from_iterable(v if isinstance(v, (list, tuple)) else [v] for v in value))
+        if len(cells) == 1:
+            return text(name, cells[0])
+        raise PlannerError(f"{name} must be one cell of text, not a range of {len(cells)} cells")
+    if isinstance(value, (bool, np.bool_)):
+        raise PlannerError(f"{name} must be text, got {'TRUE' if value else 'FALSE'}")
+    raise PlannerError(f"{name} must be text (a catalogue id, dtype or field name), got {value!r}")
 
 
 def required_text(name: str, value: Any) -> str:
-    """A text argument that has no default."""
+    """A text cell that has no default."""
     out = text(name, value)
     if out is None:
-        raise PlannerError(f"{name} is required (a catalogue id, e.g. 'h100-sxm' or 'llama-3.1-70b')")
+        raise PlannerError(f"{name} is required (e.g. {_EXAMPLES.get(name, 'a catalogue id')})")
     return str(out)
 
 
-def _cell(x: float) -> float | str:
+_EXAMPLES = {"model": "'llama-3.1-70b'", "gpu": "'h100-sxm'", "field": "'memory_gb'", "key": "'replicas'"}
+
+
+def texts(name: str, value: Any, required: bool = True) -> Any:
+    """A text cell, or a range of text as a 2-D object array of its shape (for look-ups over many ids)."""
+    if not isinstance(value, (list, tuple, np.ndarray)):
+        return required_text(name, value) if required else text(name, value)
+    rows = list(value)
+    if rows and all(isinstance(r, (list, tuple)) for r in rows):
+        widths = {len(r) for r in rows}
+        if len(widths) != 1 or 0 in widths:
+            raise PlannerError(f"{name}: the range is ragged or empty; use a rectangle of cells")
+        shape = (len(rows), widths.pop())
+        cells = list(chain.from_iterable(rows))
+    elif any(isinstance(r, (list, tuple)) for r in rows):
+        raise PlannerError(f"{name}: the range is ragged (some rows are single cells); use a rectangle")
+    else:
+        cells, shape = rows, (len(rows), 1)
+    if not cells:
+        raise PlannerError(f"{name}: the range is empty; select at least one cell")
+    if shape == (1, 1):
+        return texts(name, cells[0], required)
+    out = np.empty(len(cells), dtype=object)
+    for i, c in enumerate(cells):
+        if not isinstance(c, str) or not c.strip():
+            where = f"row {i // shape[1] + 1}, column {i % shape[1] + 1}"
+            raise PlannerError(f"{name}: every cell of the range must hold text; {where} holds {c!r}")
+        out[i] = c.strip()
+    return out.reshape(shape)
+
+
+# -------------------------------------------------------------------------------------------------- output
+
+
+def cell(value: Any) -> Any:
+    """One result as a cell shows it: numbers as floats, ``inf`` as "never", ``None`` as "n/a"; NaN is an error."""
+    t = type(value)
+    if t is str or t is bool:
+        return value
+    if value is None:
+        return NA
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, _numbers.Integral):
+        return int(value)
+    if not isinstance(value, _numbers.Real):
+        return str(value)
+    x = float(value)
+    if x - x == 0.0:  # finite
+        return x
     if math.isinf(x):
-        return "never"
-    if math.isnan(x):  # pragma: no cover - the core never returns NaN; refuse rather than show it
-        raise PlannerError("internal: a result was NaN")
-    return float(x)
+        return NEVER
+    raise PlannerError("whichwall computed no number (NaN) for these inputs; please report them as a bug")
 
 
 def result(value: Any, *args: Any) -> Any:
-    """A core result for a cell: a scalar when every numeric argument was a scalar, else a 2-D list (a 1-D range
-    result comes back as a column unless an argument was a row)."""
-    arr = np.asarray(value, dtype=float)
-    if arr.ndim == 0 or (arr.size == 1 and not any(isinstance(a, np.ndarray) for a in args)):
-        return _cell(float(arr.reshape(-1)[0]))
-    if arr.ndim == 1:
+    """A core result for a cell: one value when every numeric argument was a cell, else a 2-D list of the
+    broadcast shape (``args``: the coerced numeric and range arguments of the call)."""
+    if not any(isinstance(a, np.ndarray) for a in args):
+        if isinstance(value, np.ndarray):
+            value = value.reshape(-1)[0] if value.size == 1 else value
+            if isinstance(value, np.ndarray):
+                raise PlannerError(f"internal: {value.size} results for one cell")  # pragma: no cover
+            value = value.item() if isinstance(value, np.generic) else value
+        return cell(value)
+    arr = np.asarray(value)
+    if arr.ndim < 2:
         arr = arr.reshape(-1, 1)
-    if arr.ndim > 2:
+    if arr.ndim > 2:  # pragma: no cover - numbers() keeps every range at 2 dimensions
         raise PlannerError(f"ranges combine into {arr.ndim} dimensions; use at most a column and a row")
-    return [[_cell(x) for x in row] for row in arr.tolist()]
+    if arr.dtype.kind == "f" and np.isfinite(arr).all():
+        return arr.tolist()
+    return [[cell(x) for x in row] for row in arr.tolist()]
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
-    """A 2-D table with a header row, for functions that return tables."""
-    return [list(header), *[list(r) for r in rows]]
+def column(values: Iterable[Any]) -> list[list[Any]]:
+    """A list as a spilled column."""
+    return [[cell(v)] for v in values]
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[list[Any]]:
+    """A 2-D table with a header row."""
+    return [list(header), *[[cell(v) for v in r] for r in rows]]
+
+
+# ----------------------------------------------------------------------------------- the user catalogue setting
+
+CONF_NAME = "xlwings.conf"
+_CONF_LINE = re.compile(r'^\s*"([^"]*)"\s*,\s*"([^"]*)"\s*$')
+
+
+def read_conf_value(path: Path, key: str) -> str | None:
+    """The value of ``key`` in an xlwings.conf file (lines of ``"KEY","value"``, keys case-insensitive)."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in lines:
+        m = _CONF_LINE.match(line)
+        if m and m.group(1).strip().upper() == key.upper():
+            return os.path.expanduser(os.path.expandvars(m.group(2).strip()))
+    return None
+
+
+def conf_catalogue(search_dirs: Iterable[str | os.PathLike[str]], home: str | os.PathLike[str] | None) -> str | None:
+    """``WHICHWALL_CATALOGUE`` from the first xlwings.conf that names it: a project xlwings.conf in one of
+    ``search_dirs`` (the workbook's folder is on ``sys.path`` under the add-in), then the user's
+    ``~/.xlwings/xlwings.conf``. A relative path is taken relative to the conf file's folder."""
+    candidates = [Path(d) / CONF_NAME for d in search_dirs if d]
+    if home is not None:
+        candidates.append(Path(home) / ".xlwings" / CONF_NAME)
+    for conf in candidates:
+        if not conf.is_file():
+            continue
+        value = read_conf_value(conf, CATALOGUE_ENV)
+        if value:
+            paths = [p.strip() for p in value.split(os.pathsep) if p.strip()]
+            return os.pathsep.join(str((conf.parent / p) if not Path(p).is_absolute() else Path(p)) for p in paths)
+    return None
+
+
+def use_conf_catalogue(search_dirs: Iterable[str | os.PathLike[str]] | None = None,
+                       home: str | os.PathLike[str] | None = None) -> str | None:
+    """Make ``WHICHWALL_CATALOGUE`` from xlwings.conf active when the environment does not set it (the
+    environment variable wins). Returns the paths now in effect from xlwings.conf, or None."""
+    if os.environ.get(CATALOGUE_ENV, "").strip():
+        return None
+    dirs = [os.getcwd(), *sys.path] if search_dirs is None else list(search_dirs)
+    value = conf_catalogue(dirs, Path.home() if home is None else home)
+    if value:
+        os.environ[CATALOGUE_ENV] = value
+    return value

@@ -1,41 +1,230 @@
 """whichwall's Excel functions: thin, documented wrappers over ``planner.api``.
 
-Each argument is coerced in one line (``_excel``); the arithmetic lives in ``planner``. Optional arguments may be
-empty cells. A numeric argument may be a cell or a range; a range returns an array of the broadcast shape.
-Bad input raises ``planner.PlannerError``; xlwings shows its message in the cell (classic add-in) or as #VALUE!
-with the message (Office.js / xlwings Lite).
+Each argument is coerced in one line (``udfs._excel``); the arithmetic lives in ``planner``. Optional arguments may
+be left out or be empty cells (= the default shown in the signature). A numeric argument may be a cell or a range;
+a range returns an array of the broadcast shape (same-shape ranges go element by element, a column and a row make
+a table). Tables come back as 2-D arrays with a header row. Bad input raises ``planner.PlannerError``: the classic
+add-in shows its message in the cell, Office.js / xlwings Lite a #VALUE! with the message (see ``udfs._excel``).
+
+The decorators are xlwings' own (``udfs._xw`` records what they are given, for the docs and for xlwings Lite).
+Descriptions and argument docs stay under 255 characters: Excel's function wizard refuses longer ones.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import xlwings as xw
-
 from planner import api
-from udfs._excel import number, required_text, result, text
+from udfs import _xw as xw
+from udfs._excel import column, number, numbers, required_text, result, table, text, texts
 
-MODEL_DOC = "Model id or alias, e.g. llama-3.1-70b or meta-llama/Llama-3.1-70B"
-GPU_DOC = "Accelerator id or alias, e.g. h100-sxm or H100"
-DTYPE_DOC = "Weight dtype: fp32, bf16, fp16, fp8, int8, int4, fp4 (default bf16)"
-KV_DTYPE_DOC = "KV-cache dtype (default bf16)"
-BATCH_DOC = "Sequences decoded together (default 1); a cell or a range"
-CONTEXT_DOC = "Cached tokens per sequence (default 0); a cell or a range"
-TP_DOC = "Tensor-parallel GPUs per replica (default 1); a cell or a range"
+MODEL_DOC = "Model id or alias, e.g. llama-3.1-70b or meta-llama/Llama-3.1-70B (MODEL_IDS() lists them)"
+GPU_DOC = "Accelerator id or alias, e.g. h100-sxm or H100 (GPU_IDS() lists them)"
+DTYPE_DOC = "Weight dtype: fp32, bf16, fp16, fp8, int8, int4 or fp4 (default bf16)"
+KV_DTYPE_DOC = "KV-cache dtype: fp32, bf16, fp16, fp8, int8, int4 or fp4 (default bf16)"
+BATCH_DOC = "Sequences decoded together, a whole number >= 1 (default 1); a cell or a range"
+CONTEXT_DOC = "Cached tokens per sequence, >= 0 (default 0); a cell or a range"
+TP_DOC = "Tensor-parallel GPUs per replica, a whole number >= 1 (default 1); a cell or a range"
+PROMPT_DOC = "Prompt length, tokens; a cell or a range"
+# the plan: the arguments of BINDING_WALL and the functions that read the same plan
+QPS_DOC = "Traffic, requests per second; a cell or a range"
+INPUT_DOC = "Prompt tokens per request; a cell or a range"
+OUTPUT_DOC = "Generated tokens per request; a cell or a range"
+TTFT_DOC = "Time-to-first-token SLO, ms; a cell or a range"
+TPOT_DOC = "Time-per-output-token SLO, ms; a cell or a range"
+BUDGET_DOC = "Monthly budget, USD (optional; empty: the budget wall is not checked); a cell or a range"
+PLAN_TP_DOC = "Tensor-parallel GPUs per replica (default: the smallest that fits and meets the SLOs); a cell or a range"
+PLAN_KV_DOC = "KV-cache dtype (default bf16; fp8 halves the KV cache)"
+PRICE_DOC = "Price, USD per GPU-hour (default: the catalogue price of gpu); a cell or a range"
+
+
+# ----------------------------------------------------------------------------------------------- catalogue look-ups
+
+
+@xw.func
+@xw.arg("gpu", doc=GPU_DOC + "; a cell or a range of ids", ndim=2)
+@xw.arg("field", doc="Field name, e.g. memory_gb, memory_bandwidth_tbs, dense_tflops_fp8, usd_per_gpu_hour "
+                     "(empty: a table of every field); a cell or a range", ndim=2)
+def GPU_INFO(gpu: Any, field: Any = None) -> Any:
+    """A catalogue field of an accelerator, in the field's unit (memory_gb in GB, memory_bandwidth_tbs in TB/s,
+    dense_tflops_<dtype> in TFLOP/s, usd_per_gpu_hour in USD); empty field: a field/value/unit table."""
+    g, f = texts("gpu", gpu), texts("field", field, required=False)
+    if f is None:
+        return table(["field", "value", "unit"], api.gpu_info_table(g))
+    return result(api.gpu_info(g, f), g, f)
+
+
+@xw.func
+@xw.arg("model", doc=MODEL_DOC + "; a cell or a range of ids", ndim=2)
+@xw.arg("field", doc="Field name, e.g. total_params_b, active_params_b, layers, kv_heads, experts "
+                     "(empty: a table of every field); a cell or a range", ndim=2)
+def MODEL_INFO(model: Any, field: Any = None) -> Any:
+    """A catalogue field of a model, in the field's unit (parameters in billions, sizes as counts); empty field:
+    a field/value/unit table."""
+    m, f = texts("model", model), texts("field", field, required=False)
+    if f is None:
+        return table(["field", "value", "unit"], api.model_info_table(m))
+    return result(api.model_info(m, f), m, f)
+
+
+@xw.func
+def GPU_IDS() -> Any:
+    """The accelerator ids of the active catalogue (built-in plus user files), as a column."""
+    return column(api.gpu_ids())
+
+
+@xw.func
+def MODEL_IDS() -> Any:
+    """The model ids of the active catalogue (built-in plus user files), as a column."""
+    return column(api.model_ids())
+
+
+@xw.func
+def DTYPES() -> Any:
+    """The dtypes whichwall knows (weights and KV cache), widest first, as a column."""
+    return column(api.dtypes())
+
+
+@xw.func
+def CATALOGUE_FILES() -> Any:
+    """Where the catalogue comes from, as a column: the built-in data, then each user file in force
+    (WHICHWALL_CATALOGUE from the environment or xlwings.conf)."""
+    return column(api.catalogue_files())
+
+
+# ------------------------------------------------------------------------------------------------------ arithmetic
+
+
+@xw.func
+@xw.arg("model", doc=MODEL_DOC)
+def TOTAL_PARAMS_B(model: Any) -> Any:
+    """Every weight of the model, billions of parameters (from its architecture)."""
+    return result(api.total_params_b(required_text("model", model)))
+
+
+@xw.func
+@xw.arg("model", doc=MODEL_DOC)
+def ACTIVE_PARAMS_B(model: Any) -> Any:
+    """Weights one token touches, billions of parameters (MoE: the shared part plus k routed experts per layer)."""
+    return result(api.active_params_b(required_text("model", model)))
+
+
+@xw.func
+@xw.arg("model", doc=MODEL_DOC)
+@xw.arg("dtype", doc=DTYPE_DOC)
+def WEIGHT_GB(model: Any, dtype: Any = "bf16") -> Any:
+    """Weight bytes ÷ 1e9 (GB) of the whole model in dtype."""
+    return result(api.weight_gb(required_text("model", model), text("dtype", dtype)))
+
+
+@xw.func
+@xw.arg("model", doc=MODEL_DOC)
+@xw.arg("kv_dtype", doc=KV_DTYPE_DOC)
+def KV_BYTES_PER_TOKEN(model: Any, kv_dtype: Any = "bf16") -> Any:
+    """Bytes of KV cache one token adds, all layers (GQA 2·layers·kv_heads·head_dim·bytes; MLA
+    layers·(kv_lora_rank + rope dim)·bytes)."""
+    return result(api.kv_bytes_per_token(required_text("model", model), text("kv_dtype", kv_dtype)))
+
+
+@xw.func
+@xw.arg("model", doc=MODEL_DOC)
+@xw.arg("context_tokens", doc="Tokens per sequence, >= 0; a cell or a range", ndim=2)
+@xw.arg("batch", doc=BATCH_DOC, ndim=2)
+@xw.arg("kv_dtype", doc=KV_DTYPE_DOC)
+def KV_GB(model: Any, context_tokens: Any, batch: Any = 1, kv_dtype: Any = "bf16") -> Any:
+    """KV cache of batch sequences of context_tokens tokens, GB, all GPUs together (sliding-window layers keep at
+    most their window)."""
+    s, b = numbers(("context_tokens", context_tokens), ("batch", batch))
+    return result(api.kv_gb(required_text("model", model), s, b, text("kv_dtype", kv_dtype)), s, b)
+
+
+@xw.func
+@xw.arg("model", doc=MODEL_DOC)
+@xw.arg("batch", doc=BATCH_DOC, ndim=2)
+@xw.arg("context_tokens", doc=CONTEXT_DOC, ndim=2)
+def DECODE_FLOPS(model: Any, batch: Any = 1, context_tokens: Any = 0) -> Any:
+    """FLOPs of one decode step: batch · (2 · matmul params + attention over context_tokens), FLOP."""
+    b, s = numbers(("batch", batch), ("context_tokens", context_tokens))
+    return result(api.decode_flops(required_text("model", model), b, s), b, s)
+
+
+@xw.func
+@xw.arg("model", doc=MODEL_DOC)
+@xw.arg("dtype", doc=DTYPE_DOC)
+@xw.arg("batch", doc=BATCH_DOC, ndim=2)
+@xw.arg("context_tokens", doc=CONTEXT_DOC, ndim=2)
+@xw.arg("kv_dtype", doc=KV_DTYPE_DOC)
+def DECODE_BYTES_GB(model: Any, dtype: Any = "bf16", batch: Any = 1, context_tokens: Any = 0,
+                    kv_dtype: Any = "bf16") -> Any:
+    """Bytes one decode step reads, GB: the weights its tokens touch plus the batch's KV cache (all GPUs)."""
+    b, s = numbers(("batch", batch), ("context_tokens", context_tokens))
+    return result(api.decode_bytes_gb(required_text("model", model), text("dtype", dtype), b, s,
+                                      text("kv_dtype", kv_dtype)), b, s)
+
+
+@xw.func
+@xw.arg("model", doc=MODEL_DOC)
+@xw.arg("prompt_tokens", doc=PROMPT_DOC, ndim=2)
+def PREFILL_FLOPS(model: Any, prompt_tokens: Any) -> Any:
+    """FLOPs of one prefill of prompt_tokens tokens: 2 · matmul params · P plus causal attention, FLOP."""
+    p = number("prompt_tokens", prompt_tokens)
+    return result(api.prefill_flops(required_text("model", model), p), p)
+
+
+@xw.func
+@xw.arg("model", doc=MODEL_DOC)
+@xw.arg("tokens", doc="Tokens routed together (a decode batch or a prompt), whole >= 1 (default 1); a cell or a "
+                      "range", ndim=2)
+def EXPERTS_TOUCHED(model: Any, tokens: Any = 1) -> Any:
+    """Distinct routed experts per MoE layer that tokens tokens read, E·(1−(1−k/E)^tokens), experts (0: dense)."""
+    n = number("tokens", tokens)
+    return result(api.experts_touched(required_text("model", model), n), n)
+
+
+@xw.func
+@xw.arg("gpu", doc=GPU_DOC)
+@xw.arg("dtype", doc=DTYPE_DOC)
+def RIDGE_INTENSITY(gpu: Any, dtype: Any = "bf16") -> Any:
+    """Ridge point, FLOP/byte: dense peak FLOP/s ÷ memory bytes/s (H100 bf16 ≈ 295)."""
+    return result(api.ridge_intensity(required_text("gpu", gpu), text("dtype", dtype)))
+
+
+@xw.func
+@xw.arg("model", doc=MODEL_DOC)
+@xw.arg("batch", doc=BATCH_DOC, ndim=2)
+@xw.arg("dtype", doc=DTYPE_DOC)
+@xw.arg("context_tokens", doc=CONTEXT_DOC, ndim=2)
+def DECODE_INTENSITY(model: Any, batch: Any = 1, dtype: Any = "bf16", context_tokens: Any = 0) -> Any:
+    """FLOPs per byte of one decode step, FLOP/byte (≈1 at batch 1 in 16-bit): compare with RIDGE_INTENSITY."""
+    b, s = numbers(("batch", batch), ("context_tokens", context_tokens))
+    return result(api.decode_intensity(required_text("model", model), b, text("dtype", dtype), s), b, s)
 
 
 @xw.func
 @xw.arg("model", doc=MODEL_DOC)
 @xw.arg("gpu", doc=GPU_DOC)
 @xw.arg("dtype", doc=DTYPE_DOC)
-@xw.arg("batch", doc=BATCH_DOC)
-@xw.arg("context_tokens", doc=CONTEXT_DOC)
-@xw.arg("tp", doc=TP_DOC)
-def DECODE_FLOOR_MS(model: Any, gpu: Any, dtype: Any = None, batch: Any = None, context_tokens: Any = None,
-                    tp: Any = None) -> Any:
+@xw.arg("context_tokens", doc=CONTEXT_DOC, ndim=2)
+def CROSSOVER_BATCH(model: Any, gpu: Any, dtype: Any = "bf16", context_tokens: Any = 0) -> Any:
+    """Smallest batch at which decode becomes compute-bound, sequences; "never" when the KV cache keeps it
+    bandwidth-bound."""
+    s = number("context_tokens", context_tokens)
+    return result(api.crossover_batch(required_text("model", model), required_text("gpu", gpu),
+                                      text("dtype", dtype), s), s)
+
+
+@xw.func
+@xw.arg("model", doc=MODEL_DOC)
+@xw.arg("gpu", doc=GPU_DOC)
+@xw.arg("dtype", doc=DTYPE_DOC)
+@xw.arg("batch", doc=BATCH_DOC, ndim=2)
+@xw.arg("context_tokens", doc=CONTEXT_DOC, ndim=2)
+@xw.arg("tp", doc=TP_DOC, ndim=2)
+def DECODE_FLOOR_MS(model: Any, gpu: Any, dtype: Any = "bf16", batch: Any = 1, context_tokens: Any = 0,
+                    tp: Any = 1) -> Any:
     """Roofline floor of one decode step, ms: max(bytes / bandwidth, FLOPs / peak) + all-reduce time, no
     overheads. The physical bound no engine can beat."""
-    b, s, t = number("batch", batch), number("context_tokens", context_tokens), number("tp", tp)
+    b, s, t = numbers(("batch", batch), ("context_tokens", context_tokens), ("tp", tp))
     return result(api.decode_floor_ms(required_text("model", model), required_text("gpu", gpu),
                                       text("dtype", dtype), b, s, t), b, s, t)
 
@@ -43,12 +232,12 @@ def DECODE_FLOOR_MS(model: Any, gpu: Any, dtype: Any = None, batch: Any = None, 
 @xw.func
 @xw.arg("model", doc=MODEL_DOC)
 @xw.arg("gpu", doc=GPU_DOC)
-@xw.arg("prompt_tokens", doc="Prompt length in tokens; a cell or a range")
+@xw.arg("prompt_tokens", doc=PROMPT_DOC, ndim=2)
 @xw.arg("dtype", doc=DTYPE_DOC)
-@xw.arg("tp", doc=TP_DOC)
-def PREFILL_FLOOR_MS(model: Any, gpu: Any, prompt_tokens: Any, dtype: Any = None, tp: Any = None) -> Any:
+@xw.arg("tp", doc=TP_DOC, ndim=2)
+def PREFILL_FLOOR_MS(model: Any, gpu: Any, prompt_tokens: Any, dtype: Any = "bf16", tp: Any = 1) -> Any:
     """Roofline floor of one prefill of prompt_tokens tokens, ms (usually compute-bound)."""
-    p, t = number("prompt_tokens", prompt_tokens), number("tp", tp)
+    p, t = numbers(("prompt_tokens", prompt_tokens), ("tp", tp))
     return result(api.prefill_floor_ms(required_text("model", model), required_text("gpu", gpu), p,
                                        text("dtype", dtype), t), p, t)
 
@@ -57,14 +246,14 @@ def PREFILL_FLOOR_MS(model: Any, gpu: Any, prompt_tokens: Any, dtype: Any = None
 @xw.arg("model", doc=MODEL_DOC)
 @xw.arg("gpu", doc=GPU_DOC)
 @xw.arg("dtype", doc=DTYPE_DOC)
-@xw.arg("batch", doc=BATCH_DOC)
-@xw.arg("context_tokens", doc=CONTEXT_DOC)
-@xw.arg("tp", doc=TP_DOC)
-def DECODE_MS(model: Any, gpu: Any, dtype: Any = None, batch: Any = None, context_tokens: Any = None,
-              tp: Any = None) -> Any:
+@xw.arg("batch", doc=BATCH_DOC, ndim=2)
+@xw.arg("context_tokens", doc=CONTEXT_DOC, ndim=2)
+@xw.arg("tp", doc=TP_DOC, ndim=2)
+def DECODE_MS(model: Any, gpu: Any, dtype: Any = "bf16", batch: Any = 1, context_tokens: Any = 0,
+              tp: Any = 1) -> Any:
     """Expected decode step (time per output token), ms: the floor with measured bandwidth/FLOP efficiencies,
     collective latency and step overhead."""
-    b, s, t = number("batch", batch), number("context_tokens", context_tokens), number("tp", tp)
+    b, s, t = numbers(("batch", batch), ("context_tokens", context_tokens), ("tp", tp))
     return result(api.decode_ms(required_text("model", model), required_text("gpu", gpu), text("dtype", dtype),
                                 b, s, t), b, s, t)
 
@@ -72,73 +261,29 @@ def DECODE_MS(model: Any, gpu: Any, dtype: Any = None, batch: Any = None, contex
 @xw.func
 @xw.arg("model", doc=MODEL_DOC)
 @xw.arg("gpu", doc=GPU_DOC)
-@xw.arg("prompt_tokens", doc="Prompt length in tokens; a cell or a range")
+@xw.arg("prompt_tokens", doc=PROMPT_DOC, ndim=2)
 @xw.arg("dtype", doc=DTYPE_DOC)
-@xw.arg("tp", doc=TP_DOC)
-def PREFILL_MS(model: Any, gpu: Any, prompt_tokens: Any, dtype: Any = None, tp: Any = None) -> Any:
-    """Expected unloaded prefill (time to first token), ms."""
-    p, t = number("prompt_tokens", prompt_tokens), number("tp", tp)
+@xw.arg("tp", doc=TP_DOC, ndim=2)
+def PREFILL_MS(model: Any, gpu: Any, prompt_tokens: Any, dtype: Any = "bf16", tp: Any = 1) -> Any:
+    """Expected unloaded prefill (time to first token), ms, with measured efficiencies."""
+    p, t = numbers(("prompt_tokens", prompt_tokens), ("tp", tp))
     return result(api.prefill_ms(required_text("model", model), required_text("gpu", gpu), p, text("dtype", dtype),
                                  t), p, t)
 
 
-@xw.func
-@xw.arg("gpu", doc=GPU_DOC)
-@xw.arg("dtype", doc=DTYPE_DOC)
-def RIDGE_INTENSITY(gpu: Any, dtype: Any = None) -> Any:
-    """Ridge point, FLOP/byte: dense peak FLOP/s ÷ memory bytes/s (H100 bf16 ≈ 295)."""
-    return result(api.ridge_intensity(required_text("gpu", gpu), text("dtype", dtype)))
-
-
-@xw.func
-@xw.arg("model", doc=MODEL_DOC)
-@xw.arg("batch", doc=BATCH_DOC)
-@xw.arg("dtype", doc=DTYPE_DOC)
-@xw.arg("context_tokens", doc=CONTEXT_DOC)
-def DECODE_INTENSITY(model: Any, batch: Any = None, dtype: Any = None, context_tokens: Any = None) -> Any:
-    """FLOPs per byte of one decode step (≈1 at batch 1 in 16-bit): compare with RIDGE_INTENSITY."""
-    b, s = number("batch", batch), number("context_tokens", context_tokens)
-    return result(api.decode_intensity(required_text("model", model), b, text("dtype", dtype), s), b, s)
+# -------------------------------------------------------------------------------------------------------- topology
 
 
 @xw.func
 @xw.arg("model", doc=MODEL_DOC)
 @xw.arg("gpu", doc=GPU_DOC)
+@xw.arg("context_tokens", doc="Tokens per sequence (input + output), > 0; a cell or a range", ndim=2)
 @xw.arg("dtype", doc=DTYPE_DOC)
-@xw.arg("context_tokens", doc=CONTEXT_DOC)
-def CROSSOVER_BATCH(model: Any, gpu: Any, dtype: Any = None, context_tokens: Any = None) -> Any:
-    """Smallest batch at which decode becomes compute-bound; "never" when the KV cache keeps it bandwidth-bound."""
-    s = number("context_tokens", context_tokens)
-    return result(api.crossover_batch(required_text("model", model), required_text("gpu", gpu),
-                                      text("dtype", dtype), s), s)
-
-
-@xw.func
-@xw.arg("model", doc=MODEL_DOC)
-@xw.arg("dtype", doc=DTYPE_DOC)
-def WEIGHT_GB(model: Any, dtype: Any = None) -> Any:
-    """Weight bytes ÷ 1e9 (GB) of the whole model in dtype."""
-    return result(api.weight_gb(required_text("model", model), text("dtype", dtype)))
-
-
-@xw.func
-@xw.arg("model", doc=MODEL_DOC)
-@xw.arg("kv_dtype", doc=KV_DTYPE_DOC)
-def KV_BYTES_PER_TOKEN(model: Any, kv_dtype: Any = None) -> Any:
-    """Bytes of KV cache one token adds, all layers (GQA 2·layers·kv_heads·head_dim·bytes; MLA
-    layers·(kv_lora_rank + rope dim)·bytes)."""
-    return result(api.kv_bytes_per_token(required_text("model", model), text("kv_dtype", kv_dtype)))
-
-
-@xw.func
-@xw.arg("model", doc=MODEL_DOC)
-@xw.arg("gpu", doc=GPU_DOC)
-@xw.arg("context_tokens", doc="Tokens per sequence (input + output); a cell or a range")
-@xw.arg("dtype", doc=DTYPE_DOC)
-@xw.arg("tp", doc=TP_DOC)
-def MAX_BATCH(model: Any, gpu: Any, context_tokens: Any, dtype: Any = None, tp: Any = None) -> Any:
-    """Largest batch whose weights + KV cache fit each GPU after the memory reserve (0 if the weights don't)."""
-    s, t = number("context_tokens", context_tokens), number("tp", tp)
+@xw.arg("tp", doc=TP_DOC, ndim=2)
+def MAX_BATCH(model: Any, gpu: Any, context_tokens: Any, dtype: Any = "bf16", tp: Any = 1) -> Any:
+    """Largest batch whose weights + KV cache fit each GPU after the memory reserve, sequences (0 if the weights
+    don't fit)."""
+    s, t = numbers(("context_tokens", context_tokens), ("tp", tp))
     return result(api.max_batch(required_text("model", model), required_text("gpu", gpu), s, text("dtype", dtype),
                                 t), s, t)
 
@@ -146,16 +291,135 @@ def MAX_BATCH(model: Any, gpu: Any, context_tokens: Any, dtype: Any = None, tp: 
 @xw.func
 @xw.arg("model", doc=MODEL_DOC)
 @xw.arg("gpu", doc=GPU_DOC)
-@xw.arg("input_tokens", doc="Prompt tokens per request; a cell or a range")
-@xw.arg("output_tokens", doc="Generated tokens per request; a cell or a range")
+@xw.arg("context_tokens", doc="Tokens per sequence (input + output), > 0; a cell or a range", ndim=2)
 @xw.arg("dtype", doc=DTYPE_DOC)
-@xw.arg("tp", doc=TP_DOC)
-def MAX_TOKENS_PER_SEC(model: Any, gpu: Any, input_tokens: Any, output_tokens: Any, dtype: Any = None,
-                       tp: Any = None) -> Any:
-    """Best output tokens/s of one replica at any batch that fits, prefill time included."""
-    i, o, t = number("input_tokens", input_tokens), number("output_tokens", output_tokens), number("tp", tp)
+@xw.arg("kv_dtype", doc=KV_DTYPE_DOC)
+def SMALLEST_TP(model: Any, gpu: Any, context_tokens: Any, dtype: Any = "bf16", kv_dtype: Any = "bf16") -> Any:
+    """Smallest tensor-parallel size (1, 2, 4, 8... within the GPU's scale-up domain) whose GPUs hold the weights
+    and one sequence, GPUs; an error naming the shortfall when none does."""
+    s = number("context_tokens", context_tokens)
+    return result(api.smallest_tp(required_text("model", model), required_text("gpu", gpu), s, text("dtype", dtype),
+                                  text("kv_dtype", kv_dtype)), s)
+
+
+@xw.func
+@xw.arg("model", doc=MODEL_DOC)
+@xw.arg("gpu", doc=GPU_DOC)
+@xw.arg("dtype", doc=DTYPE_DOC)
+@xw.arg("batch", doc="Sequences held, a whole number >= 0 (default 1); a cell or a range", ndim=2)
+@xw.arg("context_tokens", doc=CONTEXT_DOC, ndim=2)
+@xw.arg("tp", doc=TP_DOC, ndim=2)
+@xw.arg("kv_dtype", doc=KV_DTYPE_DOC)
+def MEMORY_PER_GPU_GB(model: Any, gpu: Any, dtype: Any = "bf16", batch: Any = 1, context_tokens: Any = 0,
+                      tp: Any = 1, kv_dtype: Any = "bf16") -> Any:
+    """Memory in use on each GPU of a tp group, GB: weights / tp + batch · KV per sequence / KV shards + the
+    serving reserve. Compare with GPU_INFO(gpu, "memory_gb")."""
+    b, s, t = numbers(("batch", batch), ("context_tokens", context_tokens), ("tp", tp))
+    return result(api.memory_per_gpu_gb(required_text("model", model), required_text("gpu", gpu),
+                                        text("dtype", dtype), b, s, t, text("kv_dtype", kv_dtype)), b, s, t)
+
+
+@xw.func
+@xw.arg("model", doc=MODEL_DOC)
+@xw.arg("gpu", doc=GPU_DOC)
+@xw.arg("tp", doc="Tensor-parallel GPUs per replica, a whole number >= 1 within the scale-up domain; a cell or a "
+                  "range", ndim=2)
+@xw.arg("batch", doc="Tokens in the step (the decode batch), a whole number >= 1 (default 1); a cell or a range",
+        ndim=2)
+def ALLREDUCE_MS(model: Any, gpu: Any, tp: Any, batch: Any = 1) -> Any:
+    """Tensor-parallel all-reduce time of one decode step, ms: 2 per layer, ring over the scale-up link (PCIe
+    beyond it) at the measured link efficiency, plus per-collective latency; 0 at tp=1."""
+    t, b = numbers(("tp", tp), ("batch", batch))
+    return result(api.allreduce_ms(required_text("model", model), required_text("gpu", gpu), t, b), t, b)
+
+
+@xw.func
+@xw.arg("model", doc=MODEL_DOC)
+@xw.arg("gpu", doc=GPU_DOC)
+@xw.arg("input_tokens", doc=INPUT_DOC, ndim=2)
+@xw.arg("output_tokens", doc=OUTPUT_DOC, ndim=2)
+@xw.arg("dtype", doc=DTYPE_DOC)
+@xw.arg("tp", doc=TP_DOC, ndim=2)
+def MAX_TOKENS_PER_SEC(model: Any, gpu: Any, input_tokens: Any, output_tokens: Any, dtype: Any = "bf16",
+                       tp: Any = 1) -> Any:
+    """Best output tokens/s of one replica at any batch that fits, prefill time included, tokens/s (expected
+    times)."""
+    i, o, t = numbers(("input_tokens", input_tokens), ("output_tokens", output_tokens), ("tp", tp))
     return result(api.max_tokens_per_sec(required_text("model", model), required_text("gpu", gpu), i, o,
                                          text("dtype", dtype), t), i, o, t)
+
+
+# ----------------------------------------------------------------------------------------------------------- plans
+
+
+@xw.func
+@xw.arg("model", doc=MODEL_DOC)
+@xw.arg("gpu", doc=GPU_DOC)
+@xw.arg("qps", doc=QPS_DOC, ndim=2)
+@xw.arg("input_tokens", doc=INPUT_DOC, ndim=2)
+@xw.arg("output_tokens", doc=OUTPUT_DOC, ndim=2)
+@xw.arg("ttft_slo_ms", doc=TTFT_DOC, ndim=2)
+@xw.arg("tpot_slo_ms", doc=TPOT_DOC, ndim=2)
+@xw.arg("budget_usd_month", doc=BUDGET_DOC, ndim=2)
+@xw.arg("dtype", doc=DTYPE_DOC)
+@xw.arg("tp", doc=PLAN_TP_DOC, ndim=2)
+def BINDING_WALL(model: Any, gpu: Any, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
+                 tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: Any = "bf16", tp: Any = None) -> Any:
+    """The wall that limits the plan first: memory capacity, memory bandwidth, compute, network or budget."""
+    q, i, o, ttft, tpot, budget, t = numbers(
+        ("qps", qps), ("input_tokens", input_tokens), ("output_tokens", output_tokens), ("ttft_slo_ms", ttft_slo_ms),
+        ("tpot_slo_ms", tpot_slo_ms), ("budget_usd_month", budget_usd_month), ("tp", tp))
+    return result(api.binding_walls(required_text("model", model), required_text("gpu", gpu), q, i, o, ttft, tpot,
+                                    budget, text("dtype", dtype), t), q, i, o, ttft, tpot, budget, t)
+
+
+@xw.func
+@xw.arg("model", doc=MODEL_DOC)
+@xw.arg("gpu", doc=GPU_DOC)
+@xw.arg("qps", doc=QPS_DOC, ndim=2)
+@xw.arg("input_tokens", doc=INPUT_DOC, ndim=2)
+@xw.arg("output_tokens", doc=OUTPUT_DOC, ndim=2)
+@xw.arg("ttft_slo_ms", doc=TTFT_DOC, ndim=2)
+@xw.arg("tpot_slo_ms", doc=TPOT_DOC, ndim=2)
+@xw.arg("budget_usd_month", doc=BUDGET_DOC, ndim=2)
+@xw.arg("dtype", doc=DTYPE_DOC)
+@xw.arg("tp", doc=PLAN_TP_DOC, ndim=2)
+@xw.arg("kv_dtype", doc=PLAN_KV_DOC)
+def NEXT_WALL(model: Any, gpu: Any, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
+              tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: Any = "bf16", tp: Any = None,
+              kv_dtype: Any = "bf16") -> Any:
+    """The wall with the least headroom after the binding one: what binds once BINDING_WALL is removed."""
+    q, i, o, ttft, tpot, budget, t = numbers(
+        ("qps", qps), ("input_tokens", input_tokens), ("output_tokens", output_tokens), ("ttft_slo_ms", ttft_slo_ms),
+        ("tpot_slo_ms", tpot_slo_ms), ("budget_usd_month", budget_usd_month), ("tp", tp))
+    return result(api.next_wall(required_text("model", model), required_text("gpu", gpu), q, i, o, ttft, tpot,
+                                budget, text("dtype", dtype), t, text("kv_dtype", kv_dtype)),
+                  q, i, o, ttft, tpot, budget, t)
+
+
+@xw.func
+@xw.arg("model", doc=MODEL_DOC)
+@xw.arg("gpu", doc=GPU_DOC)
+@xw.arg("qps", doc=QPS_DOC, ndim=2)
+@xw.arg("input_tokens", doc=INPUT_DOC, ndim=2)
+@xw.arg("output_tokens", doc=OUTPUT_DOC, ndim=2)
+@xw.arg("ttft_slo_ms", doc=TTFT_DOC, ndim=2)
+@xw.arg("tpot_slo_ms", doc=TPOT_DOC, ndim=2)
+@xw.arg("budget_usd_month", doc=BUDGET_DOC, ndim=2)
+@xw.arg("dtype", doc=DTYPE_DOC)
+@xw.arg("tp", doc=PLAN_TP_DOC, ndim=2)
+@xw.arg("kv_dtype", doc=PLAN_KV_DOC)
+def REPLICAS(model: Any, gpu: Any, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
+             tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: Any = "bf16", tp: Any = None,
+             kv_dtype: Any = "bf16") -> Any:
+    """Replicas (of tp GPUs each) the traffic needs at the plan's operating point; "n/a" when no batch fits and
+    meets the SLOs (BINDING_WALL says why)."""
+    q, i, o, ttft, tpot, budget, t = numbers(
+        ("qps", qps), ("input_tokens", input_tokens), ("output_tokens", output_tokens), ("ttft_slo_ms", ttft_slo_ms),
+        ("tpot_slo_ms", tpot_slo_ms), ("budget_usd_month", budget_usd_month), ("tp", tp))
+    return result(api.replicas(required_text("model", model), required_text("gpu", gpu), q, i, o, ttft, tpot,
+                               budget, text("dtype", dtype), t, text("kv_dtype", kv_dtype)),
+                  q, i, o, ttft, tpot, budget, t)
 
 
 @xw.func
@@ -166,13 +430,103 @@ def MAX_TOKENS_PER_SEC(model: Any, gpu: Any, input_tokens: Any, output_tokens: A
 @xw.arg("output_tokens", doc="Generated tokens per request")
 @xw.arg("ttft_slo_ms", doc="Time-to-first-token SLO, ms")
 @xw.arg("tpot_slo_ms", doc="Time-per-output-token SLO, ms")
-@xw.arg("budget_usd_month", doc="Monthly budget, USD (optional)")
+@xw.arg("budget_usd_month", doc="Monthly budget, USD (optional; empty: the budget wall shows n/a)")
 @xw.arg("dtype", doc=DTYPE_DOC)
-@xw.arg("tp", doc="Tensor-parallel GPUs per replica (default: smallest that fits and meets the SLOs)")
-def BINDING_WALL(model: Any, gpu: Any, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
-                 tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: Any = None, tp: Any = None) -> Any:
-    """The wall that limits the plan first: memory capacity, memory bandwidth, compute, network or budget."""
-    return api.binding_wall(required_text("model", model), required_text("gpu", gpu), number("qps", qps),
-                            number("input_tokens", input_tokens), number("output_tokens", output_tokens),
-                            number("ttft_slo_ms", ttft_slo_ms), number("tpot_slo_ms", tpot_slo_ms),
-                            number("budget_usd_month", budget_usd_month), text("dtype", dtype), number("tp", tp))
+@xw.arg("tp", doc="Tensor-parallel GPUs per replica (default: the smallest that fits and meets the SLOs)")
+@xw.arg("kv_dtype", doc=PLAN_KV_DOC)
+def WALLS(model: Any, gpu: Any, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
+          tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: Any = "bf16", tp: Any = None,
+          kv_dtype: Any = "bf16") -> Any:
+    """Every wall as a table: wall, utilization (demand ÷ capacity, a fraction), headroom (1 − utilization),
+    binding? (TRUE for the wall that binds). One plan: single cells only."""
+    return table(["wall", "utilization", "headroom", "binding?"], api.walls_table(
+        required_text("model", model), required_text("gpu", gpu), number("qps", qps),
+        number("input_tokens", input_tokens), number("output_tokens", output_tokens),
+        number("ttft_slo_ms", ttft_slo_ms), number("tpot_slo_ms", tpot_slo_ms),
+        number("budget_usd_month", budget_usd_month), text("dtype", dtype), number("tp", tp),
+        text("kv_dtype", kv_dtype)))
+
+
+@xw.func
+@xw.arg("model", doc=MODEL_DOC)
+@xw.arg("gpu", doc=GPU_DOC)
+@xw.arg("qps", doc="Traffic, requests per second")
+@xw.arg("input_tokens", doc="Prompt tokens per request")
+@xw.arg("output_tokens", doc="Generated tokens per request")
+@xw.arg("ttft_slo_ms", doc="Time-to-first-token SLO, ms")
+@xw.arg("tpot_slo_ms", doc="Time-per-output-token SLO, ms")
+@xw.arg("budget_usd_month", doc="Monthly budget, USD (optional; empty: the budget wall shows n/a)")
+@xw.arg("dtype", doc=DTYPE_DOC)
+@xw.arg("tp", doc="Tensor-parallel GPUs per replica (default: the smallest that fits and meets the SLOs)")
+@xw.arg("kv_dtype", doc=PLAN_KV_DOC)
+def PLAN_TABLE(model: Any, gpu: Any, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
+               tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: Any = "bf16", tp: Any = None,
+               kv_dtype: Any = "bf16") -> Any:
+    """The whole plan as a table (section, key, quantity, value, unit): requirements, arithmetic, topology, cost,
+    walls and what to change next. One plan: single cells only."""
+    return table(["section", "key", "quantity", "value", "unit"], api.plan_table(
+        required_text("model", model), required_text("gpu", gpu), number("qps", qps),
+        number("input_tokens", input_tokens), number("output_tokens", output_tokens),
+        number("ttft_slo_ms", ttft_slo_ms), number("tpot_slo_ms", tpot_slo_ms),
+        number("budget_usd_month", budget_usd_month), text("dtype", dtype), number("tp", tp),
+        text("kv_dtype", kv_dtype)))
+
+
+@xw.func
+@xw.arg("key", doc="Plan key, as PLAN_TABLE's key column lists them, e.g. replicas, gpus, usd_month, tpot_ms, "
+                   "utilization:compute; a cell or a range", ndim=2)
+@xw.arg("model", doc=MODEL_DOC)
+@xw.arg("gpu", doc=GPU_DOC)
+@xw.arg("qps", doc=QPS_DOC, ndim=2)
+@xw.arg("input_tokens", doc=INPUT_DOC, ndim=2)
+@xw.arg("output_tokens", doc=OUTPUT_DOC, ndim=2)
+@xw.arg("ttft_slo_ms", doc=TTFT_DOC, ndim=2)
+@xw.arg("tpot_slo_ms", doc=TPOT_DOC, ndim=2)
+@xw.arg("budget_usd_month", doc=BUDGET_DOC, ndim=2)
+@xw.arg("dtype", doc=DTYPE_DOC)
+@xw.arg("tp", doc=PLAN_TP_DOC, ndim=2)
+@xw.arg("kv_dtype", doc=PLAN_KV_DOC)
+def PLAN_VALUE(key: Any, model: Any, gpu: Any, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
+               tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: Any = "bf16", tp: Any = None,
+               kv_dtype: Any = "bf16") -> Any:
+    """One value of the plan by its key, in the unit PLAN_TABLE shows beside it; "n/a" where it does not apply."""
+    k = texts("key", key)
+    q, i, o, ttft, tpot, budget, t = numbers(
+        ("qps", qps), ("input_tokens", input_tokens), ("output_tokens", output_tokens), ("ttft_slo_ms", ttft_slo_ms),
+        ("tpot_slo_ms", tpot_slo_ms), ("budget_usd_month", budget_usd_month), ("tp", tp))
+    return result(api.plan_value(k, required_text("model", model), required_text("gpu", gpu), q, i, o, ttft, tpot,
+                                 budget, text("dtype", dtype), t, text("kv_dtype", kv_dtype)),
+                  k, q, i, o, ttft, tpot, budget, t)
+
+
+# ------------------------------------------------------------------------------------------------------------ cost
+
+
+@xw.func
+@xw.arg("gpu", doc=GPU_DOC)
+def GPU_HOUR_PRICE(gpu: Any) -> Any:
+    """The catalogue's planning price of one GPU, USD per GPU-hour (with its date and source in the catalogue)."""
+    return result(api.gpu_hour_price(required_text("gpu", gpu)))
+
+
+@xw.func
+@xw.arg("gpu", doc=GPU_DOC)
+@xw.arg("gpus", doc="GPUs running all month, a whole number >= 1; a cell or a range", ndim=2)
+@xw.arg("usd_per_gpu_hour", doc=PRICE_DOC, ndim=2)
+def COST_PER_MONTH(gpu: Any, gpus: Any, usd_per_gpu_hour: Any = None) -> Any:
+    """Monthly cost of gpus GPUs, USD/month: gpus · USD per GPU-hour · 730 hours."""
+    n, price = numbers(("gpus", gpus), ("usd_per_gpu_hour", usd_per_gpu_hour))
+    return result(api.cost_per_month(required_text("gpu", gpu), n, price), n, price)
+
+
+@xw.func
+@xw.arg("gpu", doc=GPU_DOC)
+@xw.arg("tokens_per_sec", doc="Tokens per second the GPUs produce together (e.g. MAX_TOKENS_PER_SEC), > 0; a cell "
+                              "or a range", ndim=2)
+@xw.arg("gpus", doc="GPUs producing them, a whole number >= 1 (default 1); a cell or a range", ndim=2)
+@xw.arg("usd_per_gpu_hour", doc=PRICE_DOC, ndim=2)
+def COST_PER_MILLION_TOKENS(gpu: Any, tokens_per_sec: Any, gpus: Any = 1, usd_per_gpu_hour: Any = None) -> Any:
+    """USD per million tokens at a steady tokens_per_sec from gpus GPUs: gpus · USD per GPU-hour ÷ 3600 ÷
+    tokens/s · 1e6."""
+    r, n, price = numbers(("tokens_per_sec", tokens_per_sec), ("gpus", gpus), ("usd_per_gpu_hour", usd_per_gpu_hour))
+    return result(api.cost_per_million_tokens(required_text("gpu", gpu), r, n, price), r, n, price)
