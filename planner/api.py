@@ -543,9 +543,8 @@ def gpu_hour_price(gpu: object) -> float:
 
 def _price(gpu: object, usd_per_gpu_hour: Any) -> Any:
     if usd_per_gpu_hour is None:
-        _acc(gpu)
         return gpu_hour_price(gpu)
-    _acc(gpu)
+    _acc(gpu)  # a valid id even when the price is given
     return positive("usd_per_gpu_hour", usd_per_gpu_hour)
 
 

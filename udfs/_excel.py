@@ -4,8 +4,9 @@ In: xlwings hands a UDF floats (numbers arrive as floats, 4.0 for a tp of 4), te
 cell, and nested lists for a range (``ndim=2``: a single cell [[x]], a column [[a], [b]], a row [[a, b]]).
 ``number`` turns a cell into a float (``None`` = empty = the default) and a range into a 2-D float array of its
 shape; ``numbers`` does that for several arguments and checks that their ranges combine (same shape, or a column
-and a row, which make a table). Text where a number belongs, booleans, empty cells inside a range, ragged rows and
-ranges that do not line up are ``PlannerError``\\ s naming the argument.
+and a row, which make a table). Text where a number belongs (even "1.500": 1500 in some locales, 1.5 in others),
+booleans, empty cells inside a range, ragged rows and ranges that do not line up are ``PlannerError``\\ s naming
+the argument.
 
 Out: all-scalar arguments give one value; a range gives a 2-D list of the broadcast shape (a row stays a row, a
 column a column). ``inf`` shows as "never" (e.g. a crossover batch that never comes), a missing value as "n/a";
@@ -149,6 +150,9 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+_NUMERIC = re.compile(r"^\s*[-+]?[\d.,']+(e[-+]?\d+)?\s*$", re.IGNORECASE)
+
+
 def _cell_number(name: str, value: Any, where: str = "") -> float:
     """One non-empty cell as a float (range cells: ``where`` says which)."""
     t = type(value)
@@ -157,10 +161,9 @@ def _cell_number(name: str, value: Any, where: str = "") -> float:
     if isinstance(value, (bool, np.bool_)):
         raise PlannerError(f"{name}{where} must be a number, got {'TRUE' if value else 'FALSE'}")
     if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            raise PlannerError(f"{name}{where} must be a number, got text {value!r}") from None
+        # Never parsed: "1.500" is 1500 in some locales and 1.5 in others; a wrong guess is a silently wrong plan.
+        hint = "; the cell holds text: enter a number, or convert it with =VALUE()" if _NUMERIC.match(value) else ""
+        raise PlannerError(f"{name}{where} must be a number, got text {value!r}{hint}")
     if isinstance(value, _numbers.Real):
         return float(value)
     raise PlannerError(f"{name}{where} must be a number, got {value!r}")

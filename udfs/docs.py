@@ -42,7 +42,8 @@ How every function behaves:
   apply (a budget utilization without a budget).
 - **Errors**: bad input (an unknown id, a negative, zero or non-finite size, text where a number belongs, an empty
   cell inside a range, a ragged range, ranges that do not line up) is an error whose message names the argument and
-  what would be right; unknown ids name the closest ones. The classic add-in shows the message in the cell;
+  what would be right; unknown ids name the closest ones. A number stored as text is refused too (`1.500` is 1500 in
+  some locales and 1.5 in others): convert it with `=VALUE()`. The classic add-in shows the message in the cell;
   xlwings Lite / Office.js shows `#VALUE!` with the message when you hover over the cell's error flag. No function
   returns NaN.
 - **Your own catalogue**: set `WHICHWALL_CATALOGUE` (environment variable, or a `"WHICHWALL_CATALOGUE","file.yaml"`
