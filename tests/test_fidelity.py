@@ -1,0 +1,188 @@
+"""Fidelity: the expected-time model against measured rows, the fit, calibration files and the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from planner import fidelity
+from planner.catalogue import builtin_catalogue, get_catalogue
+from planner.efficiency import serving_assumptions
+from planner.errors import PlannerError
+from planner.roofline import decode_ms
+from whichwall.cli import main
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SILICON = DATA / "silicon.csv"
+needs_data = pytest.mark.skipif(not SILICON.exists(), reason="../shared/data/silicon.csv not present")
+
+COLUMNS = ["model", "accelerator", "engine", "dtype", "tp", "isl", "osl", "concurrency", "ttft_ms", "tpot_ms"]
+
+
+@pytest.fixture(scope="module")
+def silicon() -> fidelity.Loaded:
+    return fidelity.load_measurements(SILICON)
+
+
+@needs_data
+def test_no_floor_exceeds_a_measurement(silicon: fidelity.Loaded) -> None:
+    """A floor is a physical bound: at the batch each measurement implies, no decode-step floor is above the measured
+    TPOT and no prefill floor above the measured TTFT."""
+    prep = fidelity.prepare(silicon.rows)
+    floor_tpot, floor_ttft = fidelity.floors(prep)
+    tpot = np.array([r.tpot_ms for r in silicon.rows])
+    ttft = np.array([r.ttft_ms for r in silicon.rows])
+    assert len(silicon.rows) > 1000
+    assert (floor_tpot <= tpot).all(), np.array(silicon.rows)[floor_tpot > tpot][:3]
+    assert (floor_ttft <= ttft).all()
+
+
+@needs_data
+def test_rows_set_aside_are_counted_with_reasons(silicon: fidelity.Loaded) -> None:
+    total = sum(1 for _ in csv.DictReader(SILICON.open(encoding="utf-8")))
+    assert len(silicon.rows) + sum(silicon.skipped.values()) == total
+    assert any("data-parallel" in why for why in silicon.skipped)
+    assert silicon.skipped["concurrency 512 (flagged odd by the data's README)"] > 0
+
+
+@needs_data
+def test_out_of_sample_errors_are_what_the_docs_report(silicon: fidelity.Loaded) -> None:
+    """Leave-one-architecture-out: every model's rows are predicted by a fit that never saw that model. The figures
+    must stay where docs/fidelity.md says they are (a regression guard; the targets are 15% / 25%, see the doc)."""
+    report = fidelity.validate(silicon, out_of_sample=True)
+    assert report.floor_violations == 0
+    assert report.tpot_mape_median < 0.20
+    assert report.ttft_mape_median < 0.55
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "fidelity.md").read_text(encoding="utf-8")
+    assert f"{report.tpot_mape_median:.1%}" in doc and f"{report.ttft_mape_median:.1%}" in doc
+
+
+@needs_data
+def test_in_sample_errors_with_the_shipped_efficiencies(silicon: fidelity.Loaded) -> None:
+    report = fidelity.validate(silicon, out_of_sample=False)
+    assert report.tpot_mape_median < 0.15
+    assert report.ttft_mape_median < 0.30
+
+
+@needs_data
+def test_shipped_efficiencies_are_the_fit_to_the_data(silicon: fidelity.Loaded) -> None:
+    """serving.yaml's fitted numbers are what `whichwall calibrate` gives on silicon.csv (so the catalogue cannot
+    drift from its stated source)."""
+    fitted = fidelity.calibrate(silicon, source="test")["efficiency"]
+    shipped = serving_assumptions().efficiency
+    for acc, entry in fitted["per_accelerator"].items():
+        mine = shipped.per_accelerator[acc]
+        assert mine.bandwidth_fraction == pytest.approx(entry["bandwidth_fraction"], rel=0.02)
+        assert mine.compute_fraction["bf16"] == pytest.approx(entry["compute_fraction"]["bf16"], rel=0.02)
+    for engine, entry in fitted["engines"].items():
+        assert shipped.engines[engine].request_overhead_ms == pytest.approx(entry["request_overhead_ms"], rel=0.05)
+    assert shipped.default.layer_overhead_us == pytest.approx(fitted["default"]["layer_overhead_us"], rel=0.05)
+
+
+def _synthetic_rows(eff_update: dict[str, float]) -> tuple[str, fidelity.Loaded]:
+    """Rows whose TPOT/TTFT are the model's own predictions under known efficiencies: the fit must recover them."""
+    cat = builtin_catalogue()
+    base = cat.efficiency("h100-sxm", "vllm")
+    truth = base.model_copy(update=eff_update)
+    records = []
+    for model, dtype, tp in (("llama-3.1-8b", "bf16", 1), ("llama-3.1-70b", "fp8", 4), ("qwen3-30b-a3b", "bf16", 1),
+                             ("mixtral-8x7b", "fp8", 2)):
+        for isl, osl in ((1024, 256), (4096, 512), (512, 1024)):
+            for conc in (1, 4, 16, 64):
+                records.append({"model": model, "accelerator": "h100-sxm", "engine": "vllm", "dtype": dtype, "tp": tp,
+                                "isl": isl, "osl": osl, "concurrency": conc, "ttft_ms": 1.0, "tpot_ms": 1.0})
+    text = fidelity.rows_from(records)
+    loaded = fidelity.parse_measurements(text, "synthetic", cat)
+    prep = fidelity.prepare(loaded.rows, cat)
+    tpot, ttft = fidelity.predict(prep, fidelity.efficiency_arrays([truth] * len(loaded.rows), prep))
+    for record, t, f in zip(records, tpot, ttft, strict=True):
+        record["tpot_ms"], record["ttft_ms"] = f"{t:.6g}", f"{f:.6g}"
+    text = fidelity.rows_from(records)
+    return text, fidelity.parse_measurements(text, "synthetic", cat)
+
+
+def test_fit_recovers_known_parameters() -> None:
+    truth = {"bandwidth_fraction": 0.71, "compute_fraction": {d: 0.55 for d in ("fp32", "bf16", "fp16", "fp8",
+                                                                                 "int8", "int4", "fp4")},
+             "layer_overhead_s": 30e-6, "request_overhead_s": 0.04}
+    _, loaded = _synthetic_rows(truth)
+    fit = fidelity.fit(fidelity.prepare(loaded.rows))
+    assert fit.per_accelerator["h100-sxm"]["bandwidth_fraction"] == pytest.approx(0.71, rel=0.03)
+    assert fit.shared["layer_overhead_us"] == pytest.approx(30.0, rel=0.1)
+    assert fit.per_engine["vllm"]["request_overhead_ms"] == pytest.approx(40.0, rel=0.1)
+
+
+def test_calibrate_writes_a_catalogue_that_changes_expected_times(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    text, _ = _synthetic_rows({"bandwidth_fraction": 0.5})
+    measurements = tmp_path / "mine.csv"
+    measurements.write_text(text, encoding="utf-8")
+    out = tmp_path / "mine.yaml"
+    assert main(["calibrate", str(measurements), "-o", str(out)]) == 0
+    data = yaml.safe_load(out.read_text(encoding="utf-8"))
+    assert data["efficiency"]["per_accelerator"]["h100-sxm"]["bandwidth_fraction"] == pytest.approx(0.5, rel=0.03)
+    cat = get_catalogue([out])
+    model, acc = cat.model("llama-3.1-8b"), cat.accelerator("h100-sxm")
+    shipped = decode_ms(model, acc, "bf16", 1, 0, 1).item()
+    # the user catalogue's efficiencies apply through the active catalogue: halved bandwidth, slower decode
+    assert cat.efficiency("h100-sxm").bandwidth_fraction == pytest.approx(0.5, rel=0.03)
+    assert builtin_catalogue().efficiency("h100-sxm").bandwidth_fraction > 0.7
+    assert shipped > 0
+    # never overwrites without --force, and leaves the file as it was
+    before = out.read_bytes()
+    assert main(["calibrate", str(measurements), "-o", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert out.read_bytes() == before
+
+
+def test_validate_json_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text, _ = _synthetic_rows({})
+    measurements = tmp_path / "rows.csv"
+    measurements.write_text(text, encoding="utf-8")
+    assert main(["validate", str(measurements), "--json", "--in-sample"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert "\n" not in line
+    summary = json.loads(line)
+    assert set(summary) >= {"tpot_mape_median", "ttft_mape_median", "floor_violations", "rows"}
+    assert summary["rows"] == 48
+    assert summary["tpot_mape_median"] < 0.05  # rows made by the shipped model with the shipped efficiencies
+    assert summary["floor_violations"] == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "missing columns"),
+        ("model,accelerator\nllama-3.1-8b,h100\n", "missing columns"),
+        (",".join(COLUMNS) + "\nllama-3.1-8b,h100,vllm,bf16,1,abc,128,4,10,5\n", "isl must be a number"),
+        (",".join(COLUMNS) + "\nllama-3.1-8b,h100,vllm,bf16,1,-5,128,4,10,5\n", "isl must be a positive"),
+        (",".join(COLUMNS) + "\nllama-3.1-8b,h100,vllm,bf16,1,1024,128,4,nan,5\n", "ttft_ms must be a positive"),
+        (",".join(COLUMNS) + "\nno-such-model,h100,vllm,bf16,1,1024,128,4,10,5\n", "no row whichwall can model"),
+        (",".join(COLUMNS) + "\nllama-3.1-8b,h100,vllm,fp9,1,1024,128,4,10,5\n", "unknown dtype"),
+    ],
+)
+def test_bad_measurement_tables(text: str, message: str) -> None:
+    with pytest.raises(PlannerError, match=message):
+        fidelity.parse_measurements(text, "table")
+
+
+def test_cli_bad_measurements_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\xff\xfe\x00binary")
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("whichwall: error:") and "Traceback" not in err
+    assert main(["validate", str(tmp_path / "missing.csv")]) == 2
+
+
+def test_engine_changes_ttft_not_floors() -> None:
+    cat = builtin_catalogue()
+    trt, vllm = cat.efficiency("h100-sxm", "trtllm"), cat.efficiency("h100-sxm", "vllm")
+    assert trt.request_overhead_s != vllm.request_overhead_s
+    assert math.isclose(trt.bandwidth_fraction, vllm.bandwidth_fraction)

@@ -1,0 +1,91 @@
+"""``whichwall validate`` and ``whichwall calibrate``: expected times against measured serving-engine rows."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from planner import fidelity
+from planner.catalogue import get_catalogue
+from planner.errors import PlannerError
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    cat = get_catalogue(args.catalogue or ())
+    loaded = fidelity.load_measurements(args.measurements, cat)
+    report = fidelity.validate(loaded, cat, out_of_sample=not args.in_sample)
+    if args.json:
+        print(json.dumps(report.summary()))
+        return 0
+    console = Console(highlight=False, width=max(110, Console().width))
+    table = Table(title=f"Predicted vs measured ({report.method})", title_justify="left")
+    for col in ("model", "accelerator", "engine", "rows", "TPOT median |error|", "TTFT median |error|"):
+        table.add_column(col, justify="left" if col in ("model", "accelerator", "engine") else "right")
+    for g in report.by_group:
+        table.add_row(g["model"], g["accelerator"], g["engine"], str(g["rows"]), f"{g['tpot_mape_median']:.1%}",
+                      f"{g['ttft_mape_median']:.1%}")
+    console.print(table)
+    console.print(f"rows {report.rows}; TPOT median |error| {report.tpot_mape_median:.1%}; TTFT median |error| "
+                  f"{report.ttft_mape_median:.1%}; floor violations {report.floor_violations}")
+    for reason, count in sorted(report.skipped.items(), key=lambda kv: -kv[1]):
+        console.print(f"  set aside: {count} rows, {reason}", style="dim")
+    return 0
+
+
+def _write_new(path: Path, text: str, force: bool) -> None:
+    """Write ``text`` to ``path`` atomically (temp file + rename); refuse to overwrite unless ``force``."""
+    if path.exists() and not force:
+        raise PlannerError(f"{path} exists; pass --force to overwrite it")
+    if not path.parent.is_dir():
+        raise PlannerError(f"folder {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    cat = get_catalogue(args.catalogue or ())
+    loaded = fidelity.load_measurements(args.measurements, cat)
+    data: dict[str, Any] = fidelity.calibrate(loaded, cat, source=f"whichwall calibrate {args.measurements}")
+    text = ("# whichwall user catalogue: efficiencies fitted by `whichwall calibrate`.\n"
+            "# Use it with --catalogue FILE, WHICHWALL_CATALOGUE=FILE, or the Excel add-in's catalogue setting.\n"
+            + yaml.safe_dump(data, sort_keys=False, width=120, default_flow_style=None))
+    if args.output:
+        _write_new(Path(args.output), text, args.force)
+        print(f"wrote {args.output}: efficiencies fitted to {len(loaded.rows)} rows")
+    else:
+        print(text, end="")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the ``validate`` and ``calibrate`` subcommands to the CLI's subparsers."""
+    v = sub.add_parser("validate", help="compare expected TTFT/TPOT with measured rows (silicon.csv columns)")
+    v.add_argument("measurements", help="CSV of measured rows (columns of ../shared/data/silicon.csv, or model, "
+                   "accelerator, engine, dtype, tp, isl, osl, concurrency, ttft_ms, tpot_ms)")
+    v.add_argument("--json", action="store_true", help="print one JSON line: tpot_mape_median, ttft_mape_median, "
+                   "floor_violations, rows")
+    v.add_argument("--in-sample", action="store_true", help="use the catalogue's efficiencies as they are instead "
+                   "of leave-one-architecture-out fits")
+    v.add_argument("--catalogue", action="append", metavar="FILE", help="extra catalogue file; repeatable")
+    v.set_defaults(func=cmd_validate)
+
+    c = sub.add_parser("calibrate", help="fit the efficiencies to measured rows and write a user catalogue file")
+    c.add_argument("measurements", help="CSV of measured rows (same columns as `whichwall validate`)")
+    c.add_argument("-o", "--output", metavar="FILE.yaml", help="write the user catalogue here (default: print it)")
+    c.add_argument("--force", action="store_true", help="overwrite --output if it exists")
+    c.add_argument("--catalogue", action="append", metavar="FILE", help="extra catalogue file; repeatable")
+    c.set_defaults(func=cmd_calibrate)
