@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from planner.catalogue import get_catalogue
+from whichwall import fidelity_cmd
 from planner.errors import PlannerError
 from planner.plan import PlanResult, evaluate
 from planner.report import as_json, format_value, rows
@@ -65,11 +66,61 @@ def _load(spec_path: str | None) -> PlanSpec:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    result = evaluate(_load(args.spec), get_catalogue(args.catalogue or ()))
+    catalogue = get_catalogue(args.catalogue or ())
+    spec = None
+    if args.spec is not None and args.spec.lower().endswith((".xlsx", ".xlsm")):  # a filled plan workbook
+        from workbook.export import load_any_spec
+
+        loaded = load_any_spec(args.spec, catalogue)
+        spec, catalogue = loaded.spec, loaded.catalogue
+    result = evaluate(spec or _load(args.spec), catalogue)
+    if args.output:
+        from workbook.export import export_plan
+
+        export_plan(result.spec, args.output, force=args.force, catalogue=catalogue)
     if args.json:
         print(json.dumps(as_json(result), indent=2))
     else:
         print_plan(result, _console())
+    if args.output:
+        print(f"whichwall: wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    """Read a filled plan workbook back into a spec, recompute it with the planner and print the plan."""
+    from workbook.export import load_any_spec
+
+    if not args.workbook.lower().endswith((".xlsx", ".xlsm")):
+        raise PlannerError(f"{args.workbook!r} is not a plan workbook (.xlsx); `whichwall plan` reads YAML specs")
+    loaded = load_any_spec(args.workbook, get_catalogue(args.catalogue or ()))
+    result = evaluate(loaded.spec, loaded.catalogue)
+    if args.spec_only:
+        print(loaded.spec.to_yaml(), end="")
+    elif args.json:
+        print(json.dumps(as_json(result), indent=2))
+    else:
+        print_plan(result, _console())
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a folder of specs to a folder of plan workbooks, with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from workbook.export import export_folder, spec_files
+
+    total = 2 * len(spec_files(args.spec_dir))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        task = bar.add_task("building", total=total)
+
+        def step(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, description=("building " if done <= total // 2 else "writing ") + name)
+
+        written = export_folder(args.spec_dir, args.out_dir, force=args.force,
+                                catalogue=get_catalogue(args.catalogue or ()), progress=step)
+    print(f"whichwall: wrote {len(written)} plan workbook(s) to {args.out_dir}", file=sys.stderr)
     return 0
 
 
@@ -77,7 +128,8 @@ def _acc_rows(cat: Any) -> Table:
     t = Table(title="Accelerators", title_justify="left")
     for col in ("id", "name", "memory GB", "TB/s", "bf16 TFLOP/s", "fp8 TFLOP/s", "ridge bf16", "scale-up GB/s/dir",
                 "$/GPU-h"):
-        t.add_column(col, justify="left" if col in ("id", "name") else "right")
+        t.add_column(col, justify="left" if col in ("id", "name") else "right", no_wrap=col == "id",
+                     overflow="fold")
     for a in cat.accelerators.values():
         fp8 = a.dense_peak_tflops.get("fp8")
         t.add_row(a.id, a.name, f"{a.memory_gb:g}", f"{a.memory_bandwidth_tbs:g}", f"{a.peak_flops('bf16') / 1e12:g}",
@@ -92,7 +144,8 @@ def _model_rows(cat: Any) -> Table:
 
     t = Table(title="Models", title_justify="left")
     for col in ("id", "hf repo", "params B", "active B", "attention", "KV bytes/token (bf16)", "experts"):
-        t.add_column(col, justify="left" if col in ("id", "hf repo", "attention") else "right")
+        t.add_column(col, justify="left" if col in ("id", "hf repo", "attention") else "right", no_wrap=col == "id",
+                     overflow="fold")
     for m in cat.models.values():
         experts = f"{m.moe.experts_per_token}/{m.moe.experts}" if m.moe else "-"
         t.add_row(m.id, m.hf_repo, f"{m.total_params / 1e9:.2f}", f"{m.active_params / 1e9:.2f}",
@@ -143,11 +196,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("plan", help="run the design loop on a spec (default: the embedded 70B chat plan)")
-    p.add_argument("spec", nargs="?", help="plan spec, YAML (default: the embedded default plan)")
+    p.add_argument("spec", nargs="?", help="plan spec, YAML, or a filled plan workbook .xlsx (default: the embedded "
+                   "default plan)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--catalogue", action="append", metavar="FILE",
                    help="extra catalogue file (YAML/JSON or a config.json); repeatable")
+    p.add_argument("-o", "--output", metavar="PLAN.xlsx", help="also write the plan as a live workbook (.xlsx)")
+    p.add_argument("--force", action="store_true", help="overwrite the --output file if it exists")
     p.set_defaults(func=cmd_plan)
+
+    r = sub.add_parser("read", help="read a filled plan workbook back, recompute it and print the plan")
+    r.add_argument("workbook", help="plan workbook (.xlsx), e.g. one exported by `whichwall plan -o`")
+    r.add_argument("--json", action="store_true", help="print the plan as JSON")
+    r.add_argument("--spec", dest="spec_only", action="store_true", help="print only the spec it holds, as YAML")
+    r.add_argument("--catalogue", action="append", metavar="FILE", help="extra catalogue file; repeatable")
+    r.set_defaults(func=cmd_read)
+
+    e = sub.add_parser("export", help="export a folder of specs (*.yaml) to a folder of plan workbooks")
+    e.add_argument("spec_dir", help="folder of plan specs (*.yaml, *.yml)")
+    e.add_argument("out_dir", help="folder for the workbooks (created if missing); one <spec>.xlsx per spec")
+    e.add_argument("--force", action="store_true", help="overwrite workbooks that exist")
+    e.add_argument("--catalogue", action="append", metavar="FILE", help="extra catalogue file; repeatable")
+    e.set_defaults(func=cmd_export)
 
     c = sub.add_parser("catalogue", help="list the catalogue, or show one entry")
     c.add_argument("kind", nargs="?", choices=["accelerators", "models"], help="list only this kind")
@@ -155,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print as JSON")
     c.add_argument("--catalogue", action="append", metavar="FILE", help="extra catalogue file; repeatable")
     c.set_defaults(func=cmd_catalogue)
+    fidelity_cmd.register(sub)
     return parser
 
 

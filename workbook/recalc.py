@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["RecalcError", "find_soffice", "recalculate", "recalculated_values"]
+__all__ = ["RecalcError", "find_soffice", "recalculate", "recalculate_many", "recalculated_values"]
 
 #: Executable names tried, in order, on PATH. Distributions install ``soffice`` (the real
 #: launcher) and usually a ``libreoffice`` wrapper; either accepts the same arguments.
@@ -49,8 +49,10 @@ _REGISTRY_XCU = """<?xml version="1.0" encoding="UTF-8"?>
 <oor:items xmlns:oor="http://openoffice.org/2001/registry"
            xmlns:xs="http://www.w3.org/2001/XMLSchema"
            xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
-<item oor:path="/org.openoffice.Office.Calc/Formula/Load"><prop oor:name="OOXMLRecalcMode" oor:op="fuse"><value>0</value></prop></item>
-<item oor:path="/org.openoffice.Office.Calc/Formula/Load"><prop oor:name="ODFRecalcMode" oor:op="fuse"><value>0</value></prop></item>
+<item oor:path="/org.openoffice.Office.Calc/Formula/Load">
+  <prop oor:name="OOXMLRecalcMode" oor:op="fuse"><value>0</value></prop></item>
+<item oor:path="/org.openoffice.Office.Calc/Formula/Load">
+  <prop oor:name="ODFRecalcMode" oor:op="fuse"><value>0</value></prop></item>
 </oor:items>
 """
 
@@ -200,6 +202,58 @@ def recalculate(src: Path, dst_dir: Path, timeout_s: float = 120) -> Path:
             f"{dst_dir} (is {src.name} a readable spreadsheet?). Output: {_text(output)}"
         )
     return out
+
+
+def recalculate_many(srcs: list[Path], dst_dir: Path, timeout_s: float = 300) -> list[Path]:
+    """Recalculate several workbooks in ONE LibreOffice run (start-up, ~1 s, is paid once).
+
+    Same contract as :func:`recalculate` for each file; the sources' names (stems) must be distinct and
+    ``dst_dir`` must not be a source's folder. Returns the output paths in the order of ``srcs``.
+    """
+    srcs = [Path(s).resolve() for s in srcs]
+    dst_dir = Path(dst_dir).resolve()
+    if not srcs:
+        return []
+    stems = [s.stem for s in srcs]
+    if len(set(stems)) != len(stems):
+        raise RecalcError("recalculate_many needs distinct file names (outputs are named after them)")
+    for src in srcs:
+        if not src.is_file() or src.stat().st_size == 0:
+            raise RecalcError(f"cannot recalculate {src}: missing or empty")
+        if src.parent == dst_dir:
+            raise RecalcError(f"refusing to recalculate {src} into its own folder; pass another dst_dir")
+    soffice = find_soffice()
+    if soffice is None:
+        raise RecalcError(
+            "LibreOffice is not installed (neither 'soffice' nor 'libreoffice' is on PATH); "
+            "install it, e.g. `apt-get install -y libreoffice-calc-nogui`"
+        )
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    outs = [dst_dir / (s.stem + ".xlsx") for s in srcs]
+    for out in outs:
+        out.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="whichwall-lo-profile-") as profile:
+        cmd = [
+            soffice, f"-env:UserInstallation={_write_profile(Path(profile))}", "--headless", "--invisible",
+            "--norestore", "--nologo", "--nodefault", "--nolockcheck", "--convert-to", _XLSX_FILTER,
+            "--outdir", str(dst_dir), *(str(s) for s in srcs),
+        ]
+        env = dict(os.environ)
+        env.pop("DISPLAY", None)
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                cwd=profile, env=env, start_new_session=True)
+        try:
+            output, _ = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise RecalcError(f"LibreOffice did not finish recalculating {len(srcs)} files within {timeout_s:g} s "
+                              "(killed)") from None
+        finally:
+            _kill_group(proc)
+    missing = [o.name for o in outs if not o.is_file() or o.stat().st_size == 0]
+    if missing:
+        raise RecalcError(f"LibreOffice wrote no {', '.join(missing)} in {dst_dir}. Output: {_text(output)}")
+    return outs
 
 
 def _text(output: bytes | None) -> str:

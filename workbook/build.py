@@ -1,0 +1,1030 @@
+"""Build a plan workbook from a spec: Plan, Roofline, Workings, Search, Catalogue, Assumptions and About sheets.
+
+Every result is a live formula (``workbook.formulas``) over the input cells on the Plan sheet and the rows of the
+Catalogue sheet; every quantity is a workbook-level defined name. After the sheets are laid out, the workbook's own
+formulas are evaluated in-process (``workbook.evaluate``) and the values are stored in the file as cached results
+(``workbook.cache``), so readers that do not compute still see every number; Excel and LibreOffice recompute on load.
+
+``python -m workbook.build`` rewrites ``templates/plan-template.xlsx``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.chart import Reference, ScatterChart, Series
+from openpyxl.chart.marker import Marker
+from openpyxl.formatting.rule import FormulaRule
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter, quote_sheetname
+from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.worksheet import Worksheet
+
+from planner import walls as W
+from planner.catalogue import Accelerator, Catalogue, Model, get_catalogue
+from planner.efficiency import expected_efficiency, serving_assumptions
+from planner.plan import BATCH_SEARCH_LIMIT, PlanResult, evaluate
+from planner.report import REQUIREMENT_FIELDS, RESULT_FIELDS
+from planner.roofline import ALLREDUCES_PER_LAYER, CROSSOVER_SEARCH_LIMIT
+from planner.spec import PlanSpec, default_spec
+from planner.topology import TP_CHOICES
+from planner.units import ACTIVATION_BYTES, BYTES_PER_ELEMENT, COMPUTE_FALLBACK, DTYPES, HOURS_PER_MONTH, US_PER_S
+from workbook import cache
+from workbook import formulas as F
+from workbook.evaluate import Evaluator, Text
+
+FORMAT_VERSION = 1
+"""Layout version of plan workbooks, stored on the About sheet (``whichwall_format``); read-back checks it."""
+
+MARKER = "whichwall plan workbook"
+"""About!A1 of every plan workbook: how read-back recognises one."""
+
+SHEETS = ("Plan", "Roofline", "Workings", "Search", "Catalogue", "Assumptions", "About")
+
+ACC_FIRST_ROW = 6
+ACC_CAPACITY = 60
+MODEL_HEADER_ROW = ACC_FIRST_ROW + ACC_CAPACITY + 3
+MODEL_FIRST_ROW = MODEL_HEADER_ROW + 1
+MODEL_CAPACITY = 200
+
+SWEEP_BATCHES = tuple(2**i for i in range(11))
+"""Batch sizes of the Roofline sheet's sweep (plus the operating batch)."""
+
+INPUT_NAMES: dict[str, str] = {
+    "name": "plan_name", "model": "model", "accelerator": "gpu", "dtype": "dtype", "kv_dtype": "kv_dtype",
+    "tp": "tp_input", "qps": "qps", "input_tokens": "input_tokens", "output_tokens": "output_tokens",
+    "ttft_slo_ms": "ttft_slo_ms", "tpot_slo_ms": "tpot_slo_ms", "budget_usd_month": "budget_usd_month",
+}
+"""Spec field → defined name of its input cell (``tp_input``: the tp named ``tp`` is the one in use)."""
+
+EXTRA_INPUTS: tuple[tuple[str, str, str, str], ...] = (
+    ("usd_per_gpu_hour", "usd_per_gpu_hour_input", "price override", "USD/GPU-hour; blank = catalogue price"),
+    ("accelerators", "search_accelerators", "candidate accelerators", "comma-separated ids (for searches)"),
+    ("dtypes", "search_dtypes", "candidate dtypes", "comma-separated (for searches)"),
+    ("notes", "plan_notes", "notes", "free text"),
+)
+
+_BAD_NAME = re.compile(r"^([A-Za-z]{1,3}[0-9]+|[Rr][0-9]*[Cc]?[0-9]*)$")
+
+# ---------------------------------------------------------------------------------------------------------- styles
+
+_THIN = Side(style="thin", color="B7B7B7")
+BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+INPUT_FILL = PatternFill("solid", fgColor="FFF2CC")
+INPUT_FONT = Font(color="0000CC", bold=True)
+SECTION_FILL = PatternFill("solid", fgColor="1F3864")
+SECTION_FONT = Font(color="FFFFFF", bold=True, size=12)
+HEADER_FILL = PatternFill("solid", fgColor="D9E1F2")
+HEADER_FONT = Font(bold=True)
+TITLE_FONT = Font(bold=True, size=16, color="1F3864")
+NOTE_FONT = Font(italic=True, color="666666", size=9)
+KEY_FONT = Font(color="999999", size=8)
+BIND_FILL = PatternFill("solid", fgColor="FFC7CE")
+BIND_FONT = Font(color="9C0006", bold=True)
+USED_FILL = PatternFill("solid", fgColor="E2EFDA")
+WRAP = Alignment(wrap_text=True, vertical="top")
+
+FORMATS: dict[str, str] = {
+    "GB": "#,##0.00", "ms": "#,##0.00", "bytes": "#,##0", "FLOP/byte": "#,##0.00", "sequences": "#,##0",
+    "experts": "0.00", "requests/s": "#,##0.000", "tokens/s": "#,##0.0", "USD/GPU-hour": "#,##0.00",
+    "USD/month": "#,##0", "USD": "#,##0.00", "utilization": "0.0%", "GPUs per replica": "0", "": "General",
+}
+
+
+def _version() -> str:
+    try:
+        return version("whichwall")
+    except PackageNotFoundError:  # a source tree that is not installed
+        return "0+unknown"
+
+
+# ----------------------------------------------------------------------------------------------------------- book
+
+
+@dataclass
+class Book:
+    """An openpyxl workbook plus what the evaluator needs: every cell's raw content and the defined names."""
+
+    wb: Workbook
+    cells: dict[str, dict[str, Any]] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+
+    def sheet(self, title: str) -> Worksheet:
+        return self.wb[title]
+
+    def put(self, ws: Worksheet, row: int, col: int, value: Any, *, fmt: str | None = None,
+            font: Font | None = None, fill: PatternFill | None = None, name: str | None = None) -> str:
+        """Write a literal (text is always text, even when it starts with = + - @). Returns the address."""
+        cell = ws.cell(row, col)
+        if isinstance(value, str):
+            cell.value = value
+            cell.data_type = "s"
+            if value[:1] in ("=", "+", "-", "@"):
+                cell.quotePrefix = True
+            self.cells.setdefault(ws.title, {})[cell.coordinate] = Text(value)
+        else:
+            cell.value = value
+            self.cells.setdefault(ws.title, {})[cell.coordinate] = value
+        self._style(cell, fmt, font, fill)
+        if name:
+            self.name(name, ws, row, col)
+        return cell.coordinate
+
+    def formula(self, ws: Worksheet, row: int, col: int, expr: str, *, fmt: str | None = None,
+                font: Font | None = None, fill: PatternFill | None = None, name: str | None = None) -> str:
+        """Write a formula (``expr`` without the leading =)."""
+        cell = ws.cell(row, col)
+        cell.value = "=" + expr
+        self.cells.setdefault(ws.title, {})[cell.coordinate] = "=" + expr
+        self._style(cell, fmt, font, fill)
+        if name:
+            self.name(name, ws, row, col)
+        return cell.coordinate
+
+    @staticmethod
+    def _style(cell: Any, fmt: str | None, font: Font | None, fill: PatternFill | None) -> None:
+        if fmt:
+            cell.number_format = fmt
+        if font:
+            cell.font = font
+        if fill:
+            cell.fill = fill
+
+    def name(self, name: str, ws: Worksheet, row: int, col: int, row2: int | None = None,
+             col2: int | None = None) -> None:
+        """A workbook-level defined name for a cell or a block."""
+        if _BAD_NAME.match(name) or name.lower() in ("true", "false"):
+            raise ValueError(f"{name!r} cannot be a defined name (it reads as a cell reference)")
+        if name.lower() in {n.lower() for n in self.names}:
+            raise ValueError(f"defined name {name!r} is used twice")
+        ref = f"{_sheet(ws.title)}!${get_column_letter(col)}${row}"
+        if row2 is not None or col2 is not None:
+            ref += f":${get_column_letter(col2 or col)}${row2 or row}"
+        self.names[name] = ref
+        self.wb.defined_names[name] = DefinedName(name, attr_text=ref)
+
+    def formula_name(self, name: str, expr: str) -> None:
+        """A defined name holding a formula (used for drop-down lists; not evaluated in-process)."""
+        self.wb.defined_names[name] = DefinedName(name, attr_text=expr)
+
+
+def _sheet(title: str) -> str:
+    return title if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", title) else quote_sheetname(title)
+
+
+def _ref(ws_title: str, row: int, col: int) -> str:
+    return f"{_sheet(ws_title)}!${get_column_letter(col)}${row}"
+
+
+def _addr(row: int, col: int) -> str:
+    return f"${get_column_letter(col)}${row}"
+
+
+def _section(book: Book, ws: Worksheet, row: int, title: str, width: int) -> None:
+    for c in range(1, width + 1):
+        ws.cell(row, c).fill = SECTION_FILL
+    book.put(ws, row, 1, title, font=SECTION_FONT)
+
+
+def _headers(book: Book, ws: Worksheet, row: int, col: int, headers: Iterable[str]) -> None:
+    for i, h in enumerate(headers):
+        book.put(ws, row, col + i, h, font=HEADER_FONT, fill=HEADER_FILL)
+        ws.cell(row, col + i).alignment = Alignment(wrap_text=True, vertical="bottom")
+
+
+# ------------------------------------------------------------------------------------------------------ catalogue
+
+
+@dataclass(frozen=True)
+class _Col:
+    key: str
+    header: str
+    width: float = 10
+    get: Callable[[Any], Any] | None = None
+    fmt: str = ""
+
+
+def _eff(acc: Accelerator) -> Any:
+    return expected_efficiency(acc.id)
+
+
+def _us(seconds: float) -> float:
+    return round(seconds * US_PER_S, 9)
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000.0, 9)
+
+
+def _peak(d: str) -> Callable[[Accelerator], Any]:
+    return lambda a: a.dense_peak_tflops.get(d)  # type: ignore[call-overload]
+
+
+def _compute(d: str) -> Callable[[Accelerator], Any]:
+    return lambda a: _eff(a).compute_fraction.get(d)  # type: ignore[call-overload]
+
+
+ACC_COLUMNS: tuple[_Col, ...] = (
+    _Col("id", "id", 16, lambda a: a.id),
+    _Col("name", "name", 20, lambda a: a.name),
+    _Col("vendor", "vendor", 9, lambda a: a.vendor),
+    _Col("family", "family", 14, lambda a: a.family),
+    _Col("memory_gb", "memory (GB)", 9, lambda a: a.memory_gb),
+    _Col("memory_bandwidth_tbs", "bandwidth (TB/s)", 9, lambda a: a.memory_bandwidth_tbs),
+    *(_Col(f"peak_{d}", f"dense {d} (TFLOP/s)", 9, _peak(d)) for d in DTYPES),
+    _Col("scaleup_name", "scale-up link", 16, lambda a: a.scaleup.name if a.scaleup else None),
+    _Col("scaleup_gbs", "scale-up GB/s per direction", 10,
+         lambda a: a.scaleup.gbs_per_direction if a.scaleup else None),
+    _Col("scaleup_domain", "scale-up domain (GPUs)", 9, lambda a: a.scaleup.domain if a.scaleup else None),
+    _Col("pcie_name", "PCIe", 10, lambda a: a.pcie.name if a.pcie else None),
+    _Col("pcie_gbs", "PCIe GB/s per direction", 9, lambda a: a.pcie.gbs_per_direction if a.pcie else None),
+    _Col("pcie_domain", "PCIe host (GPUs)", 8, lambda a: a.pcie.domain if a.pcie else None),
+    _Col("usd_per_gpu_hour", "price (USD/GPU-hour)", 9, lambda a: a.usd_per_gpu_hour),
+    _Col("eff_bandwidth_fraction", "bandwidth fraction", 9, lambda a: _eff(a).bandwidth_fraction),
+    *(_Col(f"eff_compute_{d}", f"compute fraction {d}", 9, _compute(d)) for d in DTYPES),
+    _Col("eff_link_fraction", "link fraction", 8, lambda a: _eff(a).link_fraction),
+    _Col("eff_scaleup_latency_us", "scale-up latency (µs)", 9, lambda a: _us(_eff(a).scaleup_latency_s)),
+    _Col("eff_pcie_latency_us", "PCIe latency (µs)", 9, lambda a: _us(_eff(a).pcie_latency_s)),
+    _Col("eff_step_overhead_ms", "step overhead (ms)", 9, lambda a: _ms(getattr(_eff(a), "step_overhead_s", 0.0))),
+    _Col("eff_sequence_overhead_us", "overhead per sequence (µs)", 10,
+         lambda a: _us(getattr(_eff(a), "sequence_overhead_s", 0.0))),
+    _Col("eff_prefill_queue_factor", "prefill queue factor", 9,
+         lambda a: getattr(_eff(a), "prefill_queue_factor", 0.0)),
+    _Col("eff_request_overhead_ms", "request overhead (ms)", 9,
+         lambda a: _ms(getattr(_eff(a), "request_overhead_s", 0.0))),
+    _Col("source", "source", 60, lambda a: a.source),
+)
+
+
+def _moe(attr: str) -> Callable[[Model], Any]:
+    return lambda m: getattr(m.moe, attr) if m.moe else None
+
+
+def _att(attr: str) -> Callable[[Model], Any]:
+    return lambda m: getattr(m.attention, attr, None)
+
+
+MODEL_COLUMNS: tuple[_Col, ...] = (
+    _Col("id", "id", 16, lambda m: m.id),
+    _Col("name", "name", 20, lambda m: m.name),
+    _Col("hf_repo", "Hugging Face repo", 24, lambda m: m.hf_repo),
+    _Col("layers", "layers", 7, lambda m: m.layers),
+    _Col("hidden_size", "hidden size", 8, lambda m: m.hidden_size),
+    _Col("vocab_size", "vocab", 9, lambda m: m.vocab_size),
+    _Col("tie_word_embeddings", "tied embeddings", 8, lambda m: m.tie_word_embeddings),
+    _Col("intermediate_size", "intermediate size", 10, lambda m: m.intermediate_size),
+    _Col("attention", "attention (gqa/mla)", 9, lambda m: m.attention.kind),
+    _Col("heads", "heads", 7, _att("heads")),
+    _Col("kv_heads", "KV heads", 7, _att("kv_heads")),
+    _Col("head_dim", "head dim", 7, _att("head_dim")),
+    _Col("qkv_bias", "qkv bias", 7, _att("qkv_bias")),
+    _Col("q_lora_rank", "q LoRA rank", 8, _att("q_lora_rank")),
+    _Col("kv_lora_rank", "KV LoRA rank", 8, _att("kv_lora_rank")),
+    _Col("qk_nope_head_dim", "qk nope dim", 8, _att("qk_nope_head_dim")),
+    _Col("qk_rope_head_dim", "qk rope dim", 8, _att("qk_rope_head_dim")),
+    _Col("v_head_dim", "v head dim", 8, _att("v_head_dim")),
+    _Col("experts", "routed experts", 8, _moe("experts")),
+    _Col("experts_per_token", "experts per token", 8, _moe("experts_per_token")),
+    _Col("shared_experts", "shared experts", 8, _moe("shared_experts")),
+    _Col("expert_intermediate_size", "expert intermediate size", 10, _moe("expert_intermediate_size")),
+    _Col("first_dense_layers", "first dense layers", 8, _moe("first_dense_layers")),
+    _Col("window_tokens", "sliding window (tokens)", 9,
+         lambda m: m.sliding_window.tokens if m.sliding_window else None),
+    _Col("window_layers", "sliding-window layers", 9, lambda m: m.sliding_window.layers if m.sliding_window else None),
+)
+MODEL_SOURCE = _Col("source", "source", 60, lambda m: m.source)
+
+
+def _catalogue_sheet(book: Book, cat: Catalogue, result: PlanResult) -> None:
+    ws = book.sheet("Catalogue")
+    book.put(ws, 1, 1, "Catalogue", font=TITLE_FONT)
+    book.put(ws, 2, 1, "The accelerators and models the plan's formulas look up (the plan's rows are green). Add a "
+             "row by hand below the last one, with a unique id; blank efficiency cells take the defaults on the "
+             "Assumptions sheet. Derived model columns are formulas: copy them down.", font=NOTE_FONT)
+    book.put(ws, 3, 1, "Accelerators", font=SECTION_FONT, fill=SECTION_FILL)
+    last_acc = ACC_FIRST_ROW + ACC_CAPACITY - 1
+    # key row (machine-readable keys; dtypes above the per-dtype columns) and headers
+    for c, col in enumerate(ACC_COLUMNS, start=1):
+        key = col.key.removeprefix("peak_").removeprefix("eff_compute_") if (
+            col.key.startswith("peak_") or col.key.startswith("eff_compute_")) else col.key
+        book.put(ws, 4, c, key, font=KEY_FONT)
+        ws.column_dimensions[get_column_letter(c)].width = col.width
+    _headers(book, ws, 5, 1, [c.header for c in ACC_COLUMNS])
+    accs = list(cat.accelerators.values())
+    if len(accs) > ACC_CAPACITY:
+        raise ValueError(f"the catalogue has {len(accs)} accelerators; a plan workbook holds {ACC_CAPACITY}")
+    for r, acc in enumerate(accs, start=ACC_FIRST_ROW):
+        for c, col in enumerate(ACC_COLUMNS, start=1):
+            value = col.get(acc) if col.get else None
+            if value is not None and value != "":
+                book.put(ws, r, c, value)
+    keys = [c.key for c in ACC_COLUMNS]
+    for c, key in enumerate(keys, start=1):
+        book.name(f"cat_acc_{key}", ws, ACC_FIRST_ROW, c, last_acc, c)
+    p1, p2 = keys.index(f"peak_{DTYPES[0]}") + 1, keys.index(f"peak_{DTYPES[-1]}") + 1
+    book.name("cat_acc_peaks", ws, ACC_FIRST_ROW, p1, last_acc, p2)
+    book.name("cat_peak_dtypes", ws, 4, p1, 4, p2)
+    e1, e2 = keys.index(f"eff_compute_{DTYPES[0]}") + 1, keys.index(f"eff_compute_{DTYPES[-1]}") + 1
+    book.name("cat_acc_eff_compute", ws, ACC_FIRST_ROW, e1, last_acc, e2)
+    book.name("cat_eff_compute_dtypes", ws, 4, e1, 4, e2)
+    book.formula_name("accelerator_ids", f"OFFSET({_ref('Catalogue', ACC_FIRST_ROW, 1)},0,0,"
+                      f"MAX(1,COUNTA(Catalogue!$A${ACC_FIRST_ROW}:$A${last_acc})),1)")
+    width = len(ACC_COLUMNS)
+    ws.conditional_formatting.add(
+        f"A{ACC_FIRST_ROW}:{get_column_letter(width)}{last_acc}",
+        FormulaRule(formula=[f"AND($A{ACC_FIRST_ROW}<>\"\",$A{ACC_FIRST_ROW}=gpu)"], fill=USED_FILL))
+
+    # models
+    book.put(ws, MODEL_HEADER_ROW - 2, 1, "Models", font=SECTION_FONT, fill=SECTION_FILL)
+    columns = [*MODEL_COLUMNS, *(_Col(d.key, d.header, d.width, None, d.fmt) for d in F.MODEL_DERIVED), MODEL_SOURCE]
+    mkeys = [c.key for c in columns]
+    for c, col in enumerate(columns, start=1):
+        book.put(ws, MODEL_HEADER_ROW - 1, c, col.key, font=KEY_FONT)
+        if ws.column_dimensions[get_column_letter(c)].width < col.width:
+            ws.column_dimensions[get_column_letter(c)].width = col.width
+    _headers(book, ws, MODEL_HEADER_ROW, 1, [c.header for c in columns])
+    models = list(cat.models.values())
+    if len(models) > MODEL_CAPACITY:
+        raise ValueError(f"the catalogue has {len(models)} models; a plan workbook holds {MODEL_CAPACITY}")
+    derived = {d.key: d for d in F.MODEL_DERIVED}
+    last_model = MODEL_FIRST_ROW + MODEL_CAPACITY - 1
+    for r, model in enumerate(models, start=MODEL_FIRST_ROW):
+        refs = {key: f"${get_column_letter(c)}{r}" for c, key in enumerate(mkeys, start=1)}
+        for c, col in enumerate(columns, start=1):
+            if col.key in derived:
+                book.formula(ws, r, c, derived[col.key].formula.format_map(refs), fmt=derived[col.key].fmt or None)
+                continue
+            value = col.get(model) if col.get else None
+            if value is not None and value != "":
+                book.put(ws, r, c, value)
+    for c, key in enumerate(mkeys, start=1):
+        book.name(f"cat_model_{key}", ws, MODEL_FIRST_ROW, c, last_model, c)
+    book.formula_name("model_ids", f"OFFSET({_ref('Catalogue', MODEL_FIRST_ROW, 1)},0,0,"
+                      f"MAX(1,COUNTA(Catalogue!$A${MODEL_FIRST_ROW}:$A${last_model})),1)")
+    ws.conditional_formatting.add(
+        f"A{MODEL_FIRST_ROW}:{get_column_letter(len(columns))}{last_model}",
+        FormulaRule(formula=[f"AND($A{MODEL_FIRST_ROW}<>\"\",$A{MODEL_FIRST_ROW}=model)"], fill=USED_FILL))
+    ws.freeze_panes = "B6"
+
+
+# ---------------------------------------------------------------------------------------------------- assumptions
+
+
+def _assumptions_sheet(book: Book) -> None:
+    ws = book.sheet("Assumptions")
+    serving = serving_assumptions()
+    ws.column_dimensions["A"].width = 34
+    ws.column_dimensions["B"].width = 14
+    for col in "CDEFGHI":
+        ws.column_dimensions[col].width = 11
+    ws.column_dimensions["J"].width = 90
+    book.put(ws, 1, 1, "Assumptions", font=TITLE_FONT)
+    book.put(ws, 2, 1, "Constants and defaults the formulas use (from planner/data/serving.yaml and planner's code). "
+             "Edit with care: the planner uses the same values.", font=NOTE_FONT)
+    _section(book, ws, 4, "Constants", 10)
+    consts = [
+        ("memory_reserve_fraction", "memory held back per GPU", serving.memory_reserve_fraction, "0%",
+         serving.memory_reserve_source),
+        ("hours_per_month", "hours in a month", HOURS_PER_MONTH, "0", "whichwall's unit: a month is 730 hours"),
+        ("batch_search_limit", "largest batch per replica considered", BATCH_SEARCH_LIMIT, "#,##0",
+         "planner.plan.BATCH_SEARCH_LIMIT"),
+        ("crossover_search_limit", "largest batch the crossover search considers", CROSSOVER_SEARCH_LIMIT, "#,##0",
+         "planner.roofline.CROSSOVER_SEARCH_LIMIT"),
+        ("replica_tolerance", "slack when rounding replicas up", F.REPLICA_TOLERANCE, "0E+00",
+         "planner.topology.replicas_needed: ceil(qps / rps − 1e-9)"),
+        ("activation_bytes", "bytes per activation (all-reduce messages)", ACTIVATION_BYTES, "0",
+         "planner.units.ACTIVATION_BYTES (written into the network formula)"),
+        ("allreduces_per_layer", "all-reduces per layer", ALLREDUCES_PER_LAYER, "0",
+         "planner.roofline.ALLREDUCES_PER_LAYER (written into the network formula)"),
+    ]
+    row = 5
+    for name, label, value, fmt, note in consts:
+        book.put(ws, row, 1, label)
+        book.put(ws, row, 2, value, fmt=fmt, name=name)
+        book.put(ws, row, 10, note, font=NOTE_FONT)
+        row += 1
+
+    row += 1
+    _section(book, ws, row, "Dtypes", 10)
+    row += 1
+    _headers(book, ws, row, 1, ["dtype", "bytes per element", "compute at 1st", "else 2nd", "else 3rd"])
+    first = row + 1
+    for i, d in enumerate(DTYPES):
+        r = first + i
+        book.put(ws, r, 1, d)
+        book.put(ws, r, 2, BYTES_PER_ELEMENT[d])
+        chain = list(COMPUTE_FALLBACK[d])
+        chain += [chain[-1]] * (3 - len(chain))
+        for j, fb in enumerate(chain[:3]):
+            book.put(ws, r, 3 + j, fb)
+    last = first + len(DTYPES) - 1
+    book.name("dtype_ids", ws, first, 1, last, 1)
+    book.name("dtype_bytes", ws, first, 2, last, 2)
+    book.name("dtype_fallbacks", ws, first, 3, last, 5)
+    book.put(ws, first, 10, "The compute rate that goes with a weight format: its own dense rate where the "
+             "accelerator has one, else the next (weight-only quantization multiplies at the 16-bit rate).",
+             font=NOTE_FONT)
+    row = last + 2
+
+    _section(book, ws, row, "Default efficiencies (blank cells of a Catalogue row take these)", 10)
+    row += 1
+    d = expected_efficiency("\x00no-such-accelerator")
+    defaults = [
+        ("bandwidth_fraction", "achievable fraction of HBM bandwidth", d.bandwidth_fraction),
+        ("link_fraction", "achievable fraction of link bandwidth", d.link_fraction),
+        ("scaleup_latency_us", "latency per collective, scale-up link (µs)", _us(d.scaleup_latency_s)),
+        ("pcie_latency_us", "latency per collective, PCIe (µs)", _us(d.pcie_latency_s)),
+        ("step_overhead_ms", "overhead per step (ms)", _ms(getattr(d, "step_overhead_s", 0.0))),
+        ("sequence_overhead_us", "overhead per sequence per step (µs)", _us(getattr(d, "sequence_overhead_s", 0.0))),
+        ("prefill_queue_factor", "prefill queue factor", getattr(d, "prefill_queue_factor", 0.0)),
+        ("request_overhead_ms", "overhead per request (ms)", _ms(getattr(d, "request_overhead_s", 0.0))),
+    ]
+    for key, label, value in defaults:
+        book.put(ws, row, 1, label)
+        book.put(ws, row, 2, value, name=f"default_eff_{key}")
+        row += 1
+    for j, dt in enumerate(DTYPES):
+        book.put(ws, row, 2 + j, dt, font=KEY_FONT)
+    row += 1
+    book.put(ws, row, 1, "achievable fraction of the dense peak, per compute dtype")
+    for j, dt in enumerate(DTYPES):
+        book.put(ws, row, 2 + j, d.compute_fraction.get(dt, 1.0))
+    book.name("default_eff_compute", ws, row, 2, row, 1 + len(DTYPES))
+    book.put(ws, row + 1, 1, "source", font=HEADER_FONT)
+    book.put(ws, row + 1, 2, d.source, font=NOTE_FONT)
+    row += 3
+
+    _section(book, ws, row, "The binding-wall rule (planner.walls)", 10)
+    row += 1
+    first = row
+    for i, text in enumerate(F.RULE_TEXTS, start=1):
+        book.put(ws, row, 1, f"rule {i}")
+        book.put(ws, row, 2, text)
+        row += 1
+    book.name("rule_texts", ws, first, 2, row - 1, 2)
+    row += 1
+    _section(book, ws, row, "What to change next, per binding wall", 10)
+    row += 1
+    first = row
+    for wall, text in F.ADVICE_TEXTS.items():
+        book.put(ws, row, 1, wall)
+        book.put(ws, row, 2, text)
+        row += 1
+    book.name("advice_walls", ws, first, 1, row - 1, 1)
+    book.name("advice_texts", ws, first, 2, row - 1, 2)
+
+
+# ------------------------------------------------------------------------------------------------------ workings
+
+
+def _step_table(book: Book, ws: Worksheet, row: int, col: int, rows: list[tuple[str, dict[str, str], str | None]],
+                *, header: bool = True, guards: list[str] | None = None) -> dict[str, dict[str, str]]:
+    """Rows of ``planner.roofline.step_time``: each (label, args, name prefix). Returns each row's cell addresses
+    by column (args and parts). ``guards[i]``: a condition under which row i applies; otherwise it shows n/a."""
+    columns = [*F.STEP_ARGS, *F.STEP_PARTS]
+    if header:
+        _headers(book, ws, row, col, ["step", *columns])
+        row += 1
+    out: dict[str, dict[str, str]] = {}
+    for n, (label, args, prefix) in enumerate(rows):
+        book.put(ws, row, col, label)
+        addr = {c: _addr(row, col + 1 + i) for i, c in enumerate(columns)}
+        parts = F.step_time({a: addr[a] for a in F.STEP_ARGS}, addr.__getitem__)
+        for i, c in enumerate(columns):
+            expr = args[c] if c in args else parts[c]
+            if guards:
+                expr = f"IF({guards[n]},{expr},\"{F.NA_TEXT}\")"
+            fmt = "0" if c in ("tp", "kv_split", "sequences") else "0.000E+00"
+            book.formula(ws, row, col + 1 + i, expr, fmt=fmt, name=f"{prefix}_{c}" if prefix else None)
+        out[label if prefix is None else prefix] = addr
+        row += 1
+    return out
+
+
+def _quantity_rows(book: Book, ws: Worksheet, row: int, sections: list[tuple[str, list[F.Quantity]]]) -> int:
+    for title, quantities in sections:
+        _section(book, ws, row, title, 5)
+        row += 1
+        for q in quantities:
+            book.put(ws, row, 1, q.label)
+            book.formula(ws, row, 2, q.formula, fmt=q.fmt or FORMATS.get(q.unit, "General"), name=q.name)
+            book.put(ws, row, 3, q.unit)
+            book.put(ws, row, 4, q.name, font=KEY_FONT)
+            if q.note:
+                book.put(ws, row, 5, q.note, font=NOTE_FONT)
+            row += 1
+        row += 1
+    return row
+
+
+def _workings_sheet(book: Book) -> None:
+    ws = book.sheet("Workings")
+    book.put(ws, 1, 1, "Workings", font=TITLE_FONT)
+    book.put(ws, 2, 1, "Every intermediate quantity, as a named formula (column D is its name). The step table at "
+             "the bottom is planner.roofline.step_time, one row per step.", font=NOTE_FONT)
+    for col, width in zip("ABCDE", (44, 16, 12, 28, 60), strict=True):
+        ws.column_dimensions[col].width = width
+    row = _quantity_rows(book, ws, 4, F.workings())
+    _section(book, ws, row, "Steps (seconds, bytes, FLOPs per step; per GPU after splitting tp ways)", 5)
+    row += 1
+    rows = [(label, args, name) for name, (label, args) in F.NAMED_STEPS.items()]
+    _step_table(book, ws, row, 1, rows)
+
+
+# -------------------------------------------------------------------------------------------------------- search
+
+
+def _search_sheet(book: Book) -> None:
+    ws = book.sheet("Search")
+    ws.column_dimensions["A"].width = 26
+    book.put(ws, 1, 1, "Search", font=TITLE_FONT)
+    book.put(ws, 2, 1, "The planner's searches as formulas: the automatic tp (planner.plan.choose_tp) and the two "
+             "bisections, one row per halving.", font=NOTE_FONT)
+    row = 4
+    _section(book, ws, row, "Automatic tp: each candidate's prefill and batch-1 decode step", 12)
+    row += 1
+    cols = [k for k, _ in F.TP_TABLE_COLUMNS] + ["valid_tp"]
+    _headers(book, ws, row, 2, [h for _, h in F.TP_TABLE_COLUMNS] + ["tp if it runs"])
+    row += 1
+    first = row
+    n = len(TP_CHOICES)
+    step_row0 = first + n + 2  # the candidates' steps go below the table
+
+    def ref_at(r: int) -> Callable[[str], str]:
+        return lambda c: _addr(r, 2 + cols.index(c))
+
+    step_rows: list[tuple[str, dict[str, str], str | None]] = []
+    guards: list[str] = []
+    for i, tp in enumerate(TP_CHOICES):
+        r = first + i
+        here = ref_at(r)
+        prev = ref_at(r - 1) if i else None
+        steps = F.tp_candidate_steps(here)
+        ms = {"prefill": _addr(step_row0 + 1 + 2 * i, 1 + 1 + len(F.STEP_ARGS) + F.STEP_PARTS.index("total_ms")),
+              "decode_b1": _addr(step_row0 + 2 + 2 * i, 1 + 1 + len(F.STEP_ARGS) + F.STEP_PARTS.index("total_ms"))}
+        cells = F.tp_table_row(i, here, prev, ms)
+        cells["valid_tp"] = f"IF({here('valid')},{here('tp')},0)"
+        book.put(ws, r, 1, f"candidate {i + 1}")
+        for j, c in enumerate(cols):
+            if c == "tp":
+                book.put(ws, r, 2 + j, tp)
+            else:
+                book.formula(ws, r, 2 + j, cells[c], fmt="0.000E+00" if c in ("link_bandwidth", "latency") else None)
+        step_rows.append((f"prefill at tp={tp}", steps["prefill"], None))
+        step_rows.append((f"decode (batch 1) at tp={tp}", steps["decode_b1"], None))
+        guards += [here("valid")] * 2
+    last = first + n - 1
+    book.name("tp_meets_column", ws, first, 2 + cols.index("meets"), last, 2 + cols.index("meets"))
+    book.name("tp_fits_column", ws, first, 2 + cols.index("fits"), last, 2 + cols.index("fits"))
+    book.name("tp_valid_tp_column", ws, first, 2 + cols.index("valid_tp"), last, 2 + cols.index("valid_tp"))
+    _step_table(book, ws, step_row0, 1, step_rows, guards=guards)
+    row = step_row0 + 1 + len(step_rows) + 2
+
+    row = _ladder(book, ws, row, f"TPOT-SLO batch: bisection over [1, {BATCH_SEARCH_LIMIT}] (planner.plan.slo_batch)",
+                  F.SLO_LADDER_COLUMNS, F.SLO_LADDER_STEPS, F.slo_ladder_row, "slo_ladder", with_step=True)
+    _ladder(book, ws, row, "Crossover batch: bisection at catalogue peaks, no context (planner.roofline."
+            "crossover_batch)", F.CROSSOVER_LADDER_COLUMNS, F.CROSSOVER_LADDER_STEPS, F.crossover_ladder_row,
+            "crossover_ladder", with_step=False)
+
+
+def _ladder(book: Book, ws: Worksheet, row: int, title: str, columns: tuple[tuple[str, str], ...], steps: int,
+            make: Callable[..., dict[str, str]], prefix: str, *, with_step: bool) -> int:
+    _section(book, ws, row, title, 12)
+    row += 1
+    keys = [k for k, _ in columns]
+    step_cols = [*F.STEP_ARGS, *F.STEP_PARTS] if with_step else []
+    _headers(book, ws, row, 2, [h for _, h in columns] + step_cols)
+    row += 1
+    first = row
+
+    def ref_at(r: int) -> Callable[[str], str]:
+        def ref(c: str) -> str:
+            if c in keys:
+                return _addr(r, 2 + keys.index(c))
+            return _addr(r, 2 + len(keys) + step_cols.index(c))
+        return ref
+
+    for i in range(steps):
+        r = first + i
+        here = ref_at(r)
+        cells = make(here, ref_at(r - 1) if i else None)
+        book.put(ws, r, 1, f"step {i + 1}")
+        for j, c in enumerate(keys):
+            book.formula(ws, r, 2 + j, cells[c], fmt="0.000E+00" if c.endswith("_s") else None)
+        if with_step:
+            args = F.decode_args(here("mid"), "kv_seq_decode", "decode_context", F.EXPECTED_RATES)
+            parts = F.step_time({a: here(a) for a in F.STEP_ARGS}, here)
+            for c in step_cols:
+                book.formula(ws, r, 2 + len(keys) + step_cols.index(c), args.get(c, parts.get(c, "")),
+                             fmt="0.000E+00")
+    last = first + steps - 1
+    book.name(f"{prefix}_last_lo", ws, last, 2 + keys.index("lo"))
+    book.name(f"{prefix}_last_hi", ws, last, 2 + keys.index("hi"))
+    return last + 3
+
+
+# ---------------------------------------------------------------------------------------------------------- plan
+
+
+def _plan_sheet(book: Book, spec: PlanSpec, result: PlanResult) -> None:
+    ws = book.sheet("Plan")
+    for col, width in zip("ABCD", (44, 22, 18, 70), strict=True):
+        ws.column_dimensions[col].width = width
+    book.put(ws, 1, 1, "whichwall plan", font=TITLE_FONT)
+    book.put(ws, 2, 1, "Yellow cells are the requirements; everything else is a live formula over them and the "
+             "Catalogue sheet. Change an input and the plan recomputes (Excel, LibreOffice, Google Sheets).",
+             font=NOTE_FONT)
+    row = 4
+    _section(book, ws, row, "1 · Requirements", 4)
+    row += 1
+    values = {**spec.model_dump(), "model": result.model.id, "accelerator": result.accelerator.id}
+    labels = {k: (label, unit) for k, label, unit in REQUIREMENT_FIELDS}
+    validations = _validations(ws)
+    for key, name in INPUT_NAMES.items():
+        label, unit = labels[key]
+        v = values[key]
+        if key == "tp":
+            v = "auto" if v is None else v
+            unit = "GPUs per replica, or auto"
+        _input(book, ws, row, label, v, unit, name)
+        if key == "accelerator":
+            book.name("accelerator", ws, row, 2)
+        if key in validations:
+            validations[key].add(f"B{row}")
+        row += 1
+    for key, name, label, unit in EXTRA_INPUTS:
+        v = values[key]
+        if isinstance(v, list):
+            v = ", ".join(v)
+        _input(book, ws, row, label, v, unit, name)
+        if key in validations:
+            validations[key].add(f"B{row}")
+        if key == "notes":
+            ws.cell(row, 2).alignment = WRAP
+        row += 1
+    row += 1
+
+    titles = {"arithmetic": "2 · Arithmetic", "topology": "3 · Topology", "cost": "4 · Cost"}
+    extra = {
+        "topology": [("tp", "tensor parallel in use (tp)", "GPUs per replica"),
+                     ("output_tokens_per_s_per_replica", "output tokens/s per replica", "tokens/s")],
+        "cost": [("budget_utilization", "budget used", "utilization")],
+    }
+    for section, title in titles.items():
+        _section(book, ws, row, title, 4)
+        row += 1
+        rows = [(k, label, unit) for s, k, label, unit in RESULT_FIELDS if s == section]
+        rows = extra.get(section, [])[:1] + rows + extra.get(section, [])[1:]
+        for key, label, unit in rows:
+            _result(book, ws, row, key, label, unit)
+            if key == "tp":
+                book.formula(ws, row, 4, "IF(ISTEXT(tp_input),\"chosen automatically (Search sheet); link: \","
+                             "\"as given; link: \")&link_kind", font=NOTE_FONT)
+            row += 1
+        if section == "arithmetic":
+            book.put(ws, row - 1, 4, "decode floor: batch 1, no context, at the plan's dtype and tp "
+                     "(named decode_floor_ms)", font=NOTE_FONT)
+        row += 1
+
+    _section(book, ws, row, "5 · Walls", 4)
+    row += 1
+    _headers(book, ws, row, 1, ["wall", "utilization", "headroom", "what it measures"])
+    row += 1
+    meaning = {
+        W.MEMORY_CAPACITY: "weights / tp + batch · KV per sequence + reserve, over HBM",
+        W.MEMORY_BANDWIDTH: "time moving bytes at achievable bandwidth, over busy time per request",
+        W.COMPUTE: "time on FLOPs at achievable FLOP/s, over busy time per request",
+        W.NETWORK: "time in tensor-parallel all-reduces, over busy time per request",
+        W.BUDGET: "monthly cost of the replicas, over the budget",
+    }
+    first_wall = row
+    for wall, key in F.WALL_KEYS.items():
+        book.put(ws, row, 1, wall)
+        book.formula(ws, row, 2, F.RESULT_FORMULAS[f"util_{key}"], fmt="0.0%", name=f"util_{key}")
+        book.formula(ws, row, 3, f"IF(ISNUMBER(util_{key}),1-util_{key},\"{F.NA_TEXT}\")", fmt="0.0%")
+        book.put(ws, row, 4, meaning[wall], font=NOTE_FONT)
+        row += 1
+    ws.conditional_formatting.add(f"A{first_wall}:C{row - 1}",
+                                  FormulaRule(formula=[f"$A{first_wall}=binding_wall"], fill=BIND_FILL, font=BIND_FONT))
+    row += 1
+    for key, label in (("binding_wall", "binding wall"), ("binding_reason", "why"), ("next_wall", "next wall"),
+                       ("advice", "change next"), ("feasible", "feasible (serves the traffic within budget)")):
+        book.put(ws, row, 1, label, font=HEADER_FONT)
+        book.formula(ws, row, 2, F.RESULT_FORMULAS[key], name=key,
+                     font=BIND_FONT if key == "binding_wall" else None,
+                     fill=BIND_FILL if key == "binding_wall" else None)
+        if key in ("binding_reason", "advice"):
+            ws.merge_cells(start_row=row, start_column=2, end_row=row, end_column=4)
+            ws.cell(row, 2).alignment = WRAP
+            ws.row_dimensions[row].height = 30
+        row += 1
+    row += 1
+    book.put(ws, row, 1, f"Exported by whichwall {_version()} from the spec on the About sheet. Planner's reading "
+             "at export: " + result.walls.reason, font=NOTE_FONT)
+    ws.freeze_panes = "A4"
+    ws.sheet_view.showGridLines = False
+    ws.page_setup.orientation = "portrait"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_area = f"A1:D{row}"
+
+
+def _input(book: Book, ws: Worksheet, row: int, label: str, value: Any, unit: str, name: str) -> None:
+    book.put(ws, row, 1, label)
+    cell = ws.cell(row, 2)
+    if value is None or value == "":
+        cell.value = None
+    else:
+        book.put(ws, row, 2, value)
+    cell.fill, cell.font, cell.border = INPUT_FILL, INPUT_FONT, BORDER
+    cell.alignment = Alignment(horizontal="right")
+    book.name(name, ws, row, 2)
+    book.put(ws, row, 3, unit, font=NOTE_FONT)
+
+
+def _result(book: Book, ws: Worksheet, row: int, key: str, label: str, unit: str) -> None:
+    book.put(ws, row, 1, label)
+    book.formula(ws, row, 2, F.RESULT_FORMULAS[key], fmt=FORMATS.get(unit, "#,##0.00"), name=key)
+    ws.cell(row, 2).alignment = Alignment(horizontal="right")
+    book.put(ws, row, 3, unit, font=NOTE_FONT)
+
+
+def _validations(ws: Worksheet) -> dict[str, DataValidation]:
+    def add(dv: DataValidation) -> DataValidation:
+        dv.showErrorMessage = True
+        ws.add_data_validation(dv)
+        return dv
+
+    positive = {"type": "decimal", "operator": "greaterThan", "formula1": "0"}
+    out = {
+        "model": add(DataValidation(type="list", formula1="model_ids", allow_blank=False,
+                                    errorTitle="model", error="Pick a model id from the Catalogue sheet")),
+        "accelerator": add(DataValidation(type="list", formula1="accelerator_ids", allow_blank=False,
+                                          errorTitle="accelerator",
+                                          error="Pick an accelerator id from the Catalogue sheet")),
+        "dtype": add(DataValidation(type="list", formula1="dtype_ids", allow_blank=False,
+                                    error="Pick a dtype: " + ", ".join(DTYPES))),
+        "kv_dtype": add(DataValidation(type="list", formula1="dtype_ids", allow_blank=False,
+                                       error="Pick a dtype: " + ", ".join(DTYPES))),
+        "tp": add(DataValidation(type="list", formula1='"auto,' + ",".join(str(t) for t in TP_CHOICES) + '"',
+                                 allow_blank=True, errorStyle="warning",
+                                 error="tp is auto or a whole number of GPUs per replica (1-64)")),
+        "qps": add(DataValidation(**positive, error="requests/s must be a number above 0")),
+        "input_tokens": add(DataValidation(type="whole", operator="between", formula1="1", formula2="10000000",
+                                           error="a whole number of tokens, 1 to 10,000,000")),
+        "output_tokens": add(DataValidation(type="whole", operator="between", formula1="1", formula2="10000000",
+                                            error="a whole number of tokens, 1 to 10,000,000")),
+        "ttft_slo_ms": add(DataValidation(**positive, error="a time in ms above 0")),
+        "tpot_slo_ms": add(DataValidation(**positive, error="a time in ms above 0")),
+        "budget_usd_month": add(DataValidation(**positive, allow_blank=True,
+                                               error="USD per month above 0, or blank for no budget")),
+        "usd_per_gpu_hour": add(DataValidation(**positive, allow_blank=True,
+                                               error="USD per GPU-hour above 0, or blank for the catalogue price")),
+    }
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------ roofline
+
+
+SWEEP_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("batch", "batch", "#,##0"),
+    ("intensity", "decode intensity (FLOP/byte)", "#,##0.00"),
+    ("tpot_ms", "expected TPOT (ms)", "#,##0.00"),
+    ("tokens_per_s", "output tokens/s per replica", "#,##0"),
+    ("tflops", "attained TFLOP/s per GPU", "#,##0.0"),
+    ("memory_gb", "memory per GPU (GB)", "#,##0.0"),
+    ("fits", "fits memory", "General"),
+    ("meets", "meets TPOT SLO", "General"),
+)
+
+
+def _roofline_sheet(book: Book, spec: PlanSpec) -> None:
+    ws = book.sheet("Roofline")
+    book.put(ws, 1, 1, "Roofline", font=TITLE_FONT)
+    book.put(ws, 2, 1, "Decode at growing batch (average context, expected times) against the accelerator's roof "
+             "(catalogue peaks); the prefill point is one prompt. Log-log.", font=NOTE_FONT)
+    for i, width in enumerate((10, 14, 12, 14, 12, 12, 9, 9), start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    _headers(book, ws, 4, 1, [h for _, h, _ in SWEEP_COLUMNS])
+    keys = [k for k, _, _ in SWEEP_COLUMNS]
+    step_col0 = len(keys) + 3  # the steps sit to the right of the chart area
+    step_cols = [*F.STEP_ARGS, *F.STEP_PARTS]
+    _headers(book, ws, 4, step_col0, step_cols)
+    first = 5
+    batches: list[str] = [str(b) for b in SWEEP_BATCHES] + ["batch_eff"]
+    for i, b in enumerate(batches):
+        r = first + i
+
+        def here(c: str, r: int = r) -> str:
+            if c in keys:
+                return _addr(r, 1 + keys.index(c))
+            return _addr(r, step_col0 + step_cols.index(c))
+
+        if b == "batch_eff":
+            book.formula(ws, r, 1, "batch_eff", fmt="#,##0", font=HEADER_FONT)
+        else:
+            book.put(ws, r, 1, int(b), fmt="#,##0")
+        batch = here("batch")
+        args = F.decode_args(batch, "kv_seq_decode", "decode_context", F.EXPECTED_RATES)
+        parts = F.step_time({a: here(a) for a in F.STEP_ARGS}, here)
+        for c in step_cols:
+            book.formula(ws, r, step_col0 + step_cols.index(c), args.get(c, parts.get(c, "")), fmt="0.000E+00")
+        cells = {
+            "intensity": (f"({F.matmul_flops(batch)}+{F.decode_attention_flops(batch, 'decode_context')})/"
+                          f"({F.step_weight_bytes(batch)}+{batch}*kv_seq_decode)"),
+            "tpot_ms": here("total_ms"),
+            "tokens_per_s": f"{batch}*1000/{here('total_ms')}",
+            "tflops": f"{here('flops_per_gpu')}/{here('total_s')}/1000000000000",
+            "memory_gb": f"(weight_bytes_total/tp+{batch}*(kv_seq_full/kv_split)+reserve_bytes)/1000000000",
+            "fits": f"{batch}<=max_batch_memory",
+            "meets": f"{here('total_ms')}<=tpot_slo_ms",
+        }
+        for c, expr in cells.items():
+            book.formula(ws, r, 1 + keys.index(c), expr, fmt=SWEEP_COLUMNS[keys.index(c)][2])
+    last = first + len(batches) - 1
+    book.put(ws, last + 1, 1, "(last row: the plan's operating batch)", font=NOTE_FONT)
+
+    # roof and prefill point
+    row = last + 3
+    _headers(book, ws, row, 1, ["roof", "intensity (FLOP/byte)", "TFLOP/s per GPU"])
+    prefill_intensity = "(prefill_matmul+prompt_attention_flops)/(prompt_weight_bytes+kv_seq_prompt)"
+    prefill_intensity = prefill_intensity.replace("prefill_matmul", F.matmul_flops("input_tokens"))
+    pts = [
+        ("low", f"MIN(0.1,{_addr(first, 2)}/4)", f"{_addr(row + 1, 2)}*bandwidth_bytes_per_s/1000000000000"),
+        ("ridge", "peak_flops/bandwidth_bytes_per_s", "peak_flops/1000000000000"),
+        ("high", f"MAX(10000,4*{_addr(row + 5, 2)},4*{_addr(row + 2, 2)})", "peak_flops/1000000000000"),
+    ]
+    for i, (label, x, y) in enumerate(pts, start=1):
+        book.put(ws, row + i, 1, label)
+        book.formula(ws, row + i, 2, x, fmt="#,##0.00")
+        book.formula(ws, row + i, 3, y, fmt="#,##0.0")
+    book.put(ws, row + 5, 1, "prefill")
+    book.formula(ws, row + 5, 2, prefill_intensity, fmt="#,##0.0")
+    book.formula(ws, row + 5, 3, "prefill_flops_per_gpu/prefill_total_s/1000000000000", fmt="#,##0.0")
+    book.put(ws, row + 4, 1, "point", font=HEADER_FONT)
+
+    chart = ScatterChart()
+    chart.title = "Roofline (log-log)"
+    chart.style = 13
+    chart.height, chart.width = 9.5, 16
+    chart.x_axis.title = "arithmetic intensity (FLOP/byte)"
+    chart.y_axis.title = "TFLOP/s per GPU"
+    chart.x_axis.scaling.logBase = 10
+    chart.y_axis.scaling.logBase = 10
+    chart.x_axis.delete = False
+    chart.y_axis.delete = False
+    chart.legend.position = "b"
+    roof = Series(Reference(ws, min_col=3, min_row=row + 1, max_row=row + 3),
+                  Reference(ws, min_col=2, min_row=row + 1, max_row=row + 3), title="roof (catalogue peaks)")
+    roof.marker = Marker(symbol="none")
+    roof.graphicalProperties.line.solidFill = "1F3864"
+    roof.graphicalProperties.line.width = 28000
+    decode = Series(Reference(ws, min_col=5, min_row=first, max_row=last),
+                    Reference(ws, min_col=2, min_row=first, max_row=last), title="decode, batch 1…1024 and the plan's")
+    decode.marker = Marker(symbol="circle", size=7)
+    decode.graphicalProperties.line.noFill = True
+    prefill = Series(Reference(ws, min_col=3, min_row=row + 5, max_row=row + 5),
+                     Reference(ws, min_col=2, min_row=row + 5, max_row=row + 5), title="prefill (one prompt)")
+    prefill.marker = Marker(symbol="diamond", size=10)
+    prefill.graphicalProperties.line.noFill = True
+    for s in (roof, decode, prefill):
+        chart.series.append(s)
+    ws.add_chart(chart, f"{get_column_letter(len(keys) + 2)}4")
+
+
+# --------------------------------------------------------------------------------------------------------- about
+
+
+def _about_sheet(book: Book, spec: PlanSpec, result: PlanResult) -> None:
+    from planner import roofline, walls
+
+    ws = book.sheet("About")
+    ws.column_dimensions["A"].width = 28
+    ws.column_dimensions["B"].width = 110
+    book.put(ws, 1, 1, MARKER, font=TITLE_FONT)
+    rows: list[tuple[str, Any]] = [
+        ("format version", FORMAT_VERSION),
+        ("whichwall version", _version()),
+        ("plan", spec.name),
+        ("binding wall at export", result.walls.binding),
+        ("how to use", "Edit the yellow cells on the Plan sheet; every result is a formula and recomputes. "
+                       "`whichwall read plan.xlsx` reads the inputs back into a spec and prints the planner's plan."),
+        ("units", "Decimal: GB = 1e9 bytes, TB/s = 1e12 bytes/s, TFLOP/s = 1e12 FLOP/s. Times in ms, money in USD, "
+                  "a month is 730 hours. Peaks are dense; link bandwidth is per direction."),
+        ("floor", "Roofline time max(bytes / peak bandwidth, FLOPs / peak FLOP/s) plus the ring all-reduces of "
+                  "tensor parallelism, no overheads: no engine beats it."),
+        ("expected", "The floor with measured efficiencies (fractions of bandwidth, FLOP/s and link bandwidth, "
+                     "latency per collective, overheads), from the Catalogue rows and the Assumptions sheet."),
+        ("n/a", "Where the planner has no value (no budget, no price, no batch that works) a cell shows n/a."),
+        ("automatic tp", "A tp input of 'auto' (or blank) picks, like the planner, the smallest tensor-parallel "
+                         "size that fits and meets both SLOs at batch 1 (Search sheet)."),
+        ("defined names", "Every input and result is a workbook-level name (e.g. model, gpu, dtype, tp, qps, "
+                          "ttft_slo_ms, decode_floor_ms, binding_wall); use them in your own formulas."),
+        ("efficiency sources", expected_efficiency(result.accelerator.id).source),
+        ("memory reserve source", serving_assumptions().memory_reserve_source),
+        ("accelerator source", result.accelerator.source),
+        ("model source", result.model.source),
+    ]
+    r = 2
+    for label, value in rows:
+        book.put(ws, r, 1, label, font=HEADER_FONT)
+        book.put(ws, r, 2, value)
+        ws.cell(r, 2).alignment = WRAP
+        r += 1
+    book.name("whichwall_format", ws, 2, 2)
+    r += 1
+    _section(book, ws, r, "Definitions", 2)
+    r += 1
+    for doc in (roofline.__doc__ or "", walls.__doc__ or ""):
+        for line in doc.strip().splitlines():
+            if line.strip():
+                book.put(ws, r, 2, line.rstrip())
+                r += 1
+        r += 1
+    _section(book, ws, r, "The spec this plan came from (YAML)", 2)
+    r += 1
+    for line in spec.to_yaml().splitlines():
+        book.put(ws, r, 2, line, font=Font(name="Courier New"))
+        r += 1
+
+
+# ---------------------------------------------------------------------------------------------------------- build
+
+
+@dataclass
+class Built:
+    """A built plan: the workbook, its formula values (computed in-process) and the planner's result."""
+
+    book: Book
+    values: dict[str, dict[str, Any]]
+    result: PlanResult
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        self.book.wb.save(buf)
+        return cache.inject(buf.getvalue(), self.values)
+
+
+def build(spec: PlanSpec, catalogue: Catalogue | None = None) -> Built:
+    """Lay out the plan workbook for ``spec`` and compute its formulas. Bad input raises ``PlannerError`` (from the
+    planner, before anything is built)."""
+    cat = catalogue or get_catalogue()
+    result = evaluate(spec, cat)
+    wb = Workbook()
+    wb.remove(wb.active)
+    for title in SHEETS:
+        wb.create_sheet(title)
+    book = Book(wb)
+    _catalogue_sheet(book, cat, result)
+    _assumptions_sheet(book)
+    _workings_sheet(book)
+    _search_sheet(book)
+    _plan_sheet(book, spec, result)
+    _roofline_sheet(book, spec)
+    _about_sheet(book, spec, result)
+    wb.active = 0
+    wb.properties.creator = "whichwall"
+    wb.properties.title = f"whichwall plan: {spec.name}"
+    values = Evaluator(book.cells, book.names).evaluate_all()
+    return Built(book, values, result)
+
+
+def workbook_bytes(spec: PlanSpec, catalogue: Catalogue | None = None) -> bytes:
+    """The .xlsx file of ``spec``'s plan, with cached values, as bytes."""
+    return build(spec, catalogue).to_bytes()
+
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "plan-template.xlsx"
+
+
+def template_bytes() -> bytes:
+    """The blank plan shipped as ``templates/plan-template.xlsx``: the default spec's inputs, built-in catalogue."""
+    from planner.catalogue import builtin_catalogue
+
+    return workbook_bytes(default_spec(), builtin_catalogue())
+
+
+def _main(argv: list[str]) -> int:
+    out = Path(argv[0]) if argv else TEMPLATE
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(template_bytes())
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
+
+
+__all__ = ["FORMAT_VERSION", "MARKER", "Built", "build", "template_bytes", "workbook_bytes"]
