@@ -189,6 +189,11 @@ def evaluate(spec: PlanSpec, catalogue: Catalogue | None = None) -> PlanResult:
     model, acc = cat.model(spec.model), cat.accelerator(spec.accelerator)
     for candidate in spec.accelerators:  # a typo in a candidate list is an error, not a silently dropped option
         cat.accelerator(candidate)
+    context = spec.input_tokens + spec.output_tokens
+    if model.max_context_tokens is not None and context > model.max_context_tokens:
+        raise PlannerError(
+            f"input_tokens + output_tokens = {context:,} exceeds {model.id}'s context window of "
+            f"{model.max_context_tokens:,} tokens; shorten the prompt or the answer")
     acc.compute_dtype(spec.dtype)  # a clear error now if the accelerator has no rate for this dtype
     tp = choose_tp(model, acc, spec)
     op = operating_point(model, acc, spec, tp)

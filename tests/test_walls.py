@@ -231,8 +231,14 @@ def test_binding_wall_through_the_public_functions() -> None:
 @pytest.mark.parametrize("shape", [(128, 64, 500, 30), (2048, 512, 3000, 60), (16000, 256, 20000, 200)])
 def test_utilizations_are_sane_everywhere(model: str, acc: str, shape: tuple[int, int, int, int]) -> None:
     inp, out, ttft, tpot = shape
-    result = plan(model=model, accelerator=acc, dtype="fp8" if acc != "tpu-v6e" else "bf16", qps=5, input_tokens=inp,
+    kwargs = dict(model=model, accelerator=acc, dtype="fp8" if acc != "tpu-v6e" else "bf16", qps=5, input_tokens=inp,
                   output_tokens=out, ttft_slo_ms=ttft, tpot_slo_ms=tpot, budget_usd_month=100_000)
+    window = builtin_catalogue().model(model).max_context_tokens
+    if window is not None and inp + out > window:  # beyond the model's context: refused, naming the window
+        with pytest.raises(PlannerError, match="context window"):
+            plan(**kwargs)
+        return
+    result = plan(**kwargs)
     assert_sane(result)
     if result.replicas is not None:
         # replicas = ceil(qps / requests per second one replica serves); GPUs = replicas · tp
