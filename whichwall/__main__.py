@@ -1,4 +1,5 @@
-from whichwall.cli import main
 import sys
+
+from whichwall.cli import main
 
 sys.exit(main())

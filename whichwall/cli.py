@@ -184,9 +184,8 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # argparse's own errors: usage + message, exit 2, no traceback
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_BAD_INPUT, f"whichwall: error: {message}\n")
+    def error(self, message: str) -> Any:  # argparse errors: one line naming the fix, exit 2, no traceback
+        self.exit(EXIT_BAD_INPUT, f"whichwall: error: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
