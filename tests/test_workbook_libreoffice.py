@@ -30,10 +30,11 @@ REL = 1e-9
 
 EDITS: dict[str, tuple[str, dict[str, object]]] = {
     "edit-traffic": ("default", {"qps": 35, "tpot_slo_ms": 30}),
+    "edit-engine": ("amd-mixtral", {"engine": "sglang", "ttft_slo_ms": 5000}),
     "edit-hardware-auto-tp": ("default", {"model": "mixtral-8x7b", "gpu": "mi300x", "dtype": "bf16",
                                           "tp_input": "auto", "budget_usd_month": None}),
     "edit-kv-dtype": ("kv-capped", {"kv_dtype": "fp8", "output_tokens": 4000}),
-    "edit-long-prompt": ("long-prompt", {"input_tokens": 200000, "ttft_slo_ms": 9000}),
+    "edit-long-prompt": ("long-prompt", {"input_tokens": 24000, "ttft_slo_ms": 900}),
     "edit-tp-network": ("pcie-tpot-miss", {"tp_input": 4, "tpot_slo_ms": 25}),
     "edit-price-budget": ("gaudi3-no-price", {"usd_per_gpu_hour_input": 1.5, "budget_usd_month": 900, "qps": 40}),
     "edit-model-mla": ("hopper-pcie", {"model": "deepseek-v3", "gpu": "b200", "dtype": "fp8", "tp_input": 8}),

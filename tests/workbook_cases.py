@@ -20,14 +20,15 @@ CASES: dict[str, dict[str, Any]] = {
                       output_tokens=2000, tpot_slo_ms=200, ttft_slo_ms=60000),
     # memory bandwidth: a tight TPOT on a dense model (batch 1 misses it) / a small MoE at high traffic
     "tight-tpot-dense": dict(model="llama-3.1-70b", accelerator="a100-80gb-sxm", dtype="bf16", tp=4, tpot_slo_ms=10),
-    "hopper-nvl-moe": dict(model="gpt-oss-20b", accelerator="h100-nvl", dtype="fp8", qps=50, tpot_slo_ms=20),
+    "hopper-nvl-moe": dict(model="gpt-oss-20b", accelerator="h100-nvl", dtype="fp8", qps=50, tpot_slo_ms=20,
+                           engine="vllm"),
     # compute: long prompts with a tight TTFT
-    "long-prompt": dict(model="qwen2.5-72b", accelerator="mi300x", dtype="fp8", tp=2, input_tokens=100000,
+    "long-prompt": dict(model="qwen2.5-72b", accelerator="mi300x", dtype="fp8", tp=2, input_tokens=32000,
                         output_tokens=100, ttft_slo_ms=2000, tpot_slo_ms=200),
     "ttft-miss-405b": dict(model="llama-3.1-405b", accelerator="h100-sxm", dtype="fp8", tp=8, input_tokens=64000,
                            ttft_slo_ms=500, tpot_slo_ms=100),
     # network: tensor parallelism over PCIe-only cards
-    "pcie-network": dict(model="llama-3.1-70b", accelerator="l40s", dtype="fp8", tp=8, tpot_slo_ms=30,
+    "pcie-network": dict(model="llama-3.1-70b", accelerator="l40s", dtype="fp8", tp=8, tpot_slo_ms=50,
                          input_tokens=512, output_tokens=128),
     "pcie-tpot-miss": dict(model="llama-3.1-8b", accelerator="l40s", dtype="fp8", tp=8, tpot_slo_ms=2),
     # budget
@@ -35,7 +36,7 @@ CASES: dict[str, dict[str, Any]] = {
                          budget_usd_month=5000),
     # the rest of the families and architectures, tp chosen automatically where it is left out
     "blackwell-fp4-mla": dict(model="deepseek-v3", accelerator="b200", dtype="fp4", kv_dtype="fp8", tp=8, qps=5),
-    "gb200-auto": dict(model="deepseek-r1", accelerator="gb200", dtype="fp8"),
+    "gb200-auto": dict(model="deepseek-r1", accelerator="gb200", dtype="fp8", engine="trtllm"),
     "ada-l4-window": dict(model="mistral-7b", accelerator="l4", dtype="int4", kv_dtype="fp8", qps=2,
                           tpot_slo_ms=80),
     "a10g-gemma-tied": dict(model="gemma-2-9b", accelerator="a10g", dtype="fp16", qps=1, tpot_slo_ms=100),

@@ -31,7 +31,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from planner import walls as W
 from planner.catalogue import Accelerator, Catalogue, Model, get_catalogue
-from planner.efficiency import expected_efficiency, serving_assumptions
+from planner.efficiency import BURST_REFERENCE_OUTPUT_TOKENS, expected_efficiency, serving_assumptions
 from planner.plan import BATCH_SEARCH_LIMIT, PlanResult, evaluate
 from planner.report import REQUIREMENT_FIELDS, RESULT_FIELDS
 from planner.roofline import ALLREDUCES_PER_LAYER, CROSSOVER_SEARCH_LIMIT
@@ -48,7 +48,7 @@ FORMAT_VERSION = 1
 MARKER = "whichwall plan workbook"
 """About!A1 of every plan workbook: how read-back recognises one."""
 
-SHEETS = ("Plan", "Roofline", "Workings", "Search", "Catalogue", "Assumptions", "About")
+SHEETS = ("Plan", "Roofline", "Workings", "Search", "Catalogue", "Efficiency", "Assumptions", "About")
 
 ACC_FIRST_ROW = 6
 ACC_CAPACITY = 60
@@ -61,7 +61,8 @@ SWEEP_BATCHES = tuple(2**i for i in range(11))
 
 INPUT_NAMES: dict[str, str] = {
     "name": "plan_name", "model": "model", "accelerator": "gpu", "dtype": "dtype", "kv_dtype": "kv_dtype",
-    "tp": "tp_input", "qps": "qps", "input_tokens": "input_tokens", "output_tokens": "output_tokens",
+    "engine": "engine", "tp": "tp_input", "qps": "qps", "input_tokens": "input_tokens",
+    "output_tokens": "output_tokens",
     "ttft_slo_ms": "ttft_slo_ms", "tpot_slo_ms": "tpot_slo_ms", "budget_usd_month": "budget_usd_month",
 }
 """Spec field → defined name of its input cell (``tp_input``: the tp named ``tp`` is the one in use)."""
@@ -213,24 +214,18 @@ class _Col:
     fmt: str = ""
 
 
-def _eff(acc: Accelerator) -> Any:
-    return expected_efficiency(acc.id)
-
-
 def _us(seconds: float) -> float:
-    return round(seconds * US_PER_S, 9)
+    return float(f"{seconds * US_PER_S:.15g}")
 
 
 def _ms(seconds: float) -> float:
-    return round(seconds * 1000.0, 9)
+    return float(f"{seconds * 1000.0:.15g}")
 
 
 def _peak(d: str) -> Callable[[Accelerator], Any]:
     return lambda a: a.dense_peak_tflops.get(d)  # type: ignore[call-overload]
 
 
-def _compute(d: str) -> Callable[[Accelerator], Any]:
-    return lambda a: _eff(a).compute_fraction.get(d)  # type: ignore[call-overload]
 
 
 ACC_COLUMNS: tuple[_Col, ...] = (
@@ -249,18 +244,6 @@ ACC_COLUMNS: tuple[_Col, ...] = (
     _Col("pcie_gbs", "PCIe GB/s per direction", 9, lambda a: a.pcie.gbs_per_direction if a.pcie else None),
     _Col("pcie_domain", "PCIe host (GPUs)", 8, lambda a: a.pcie.domain if a.pcie else None),
     _Col("usd_per_gpu_hour", "price (USD/GPU-hour)", 9, lambda a: a.usd_per_gpu_hour),
-    _Col("eff_bandwidth_fraction", "bandwidth fraction", 9, lambda a: _eff(a).bandwidth_fraction),
-    *(_Col(f"eff_compute_{d}", f"compute fraction {d}", 9, _compute(d)) for d in DTYPES),
-    _Col("eff_link_fraction", "link fraction", 8, lambda a: _eff(a).link_fraction),
-    _Col("eff_scaleup_latency_us", "scale-up latency (µs)", 9, lambda a: _us(_eff(a).scaleup_latency_s)),
-    _Col("eff_pcie_latency_us", "PCIe latency (µs)", 9, lambda a: _us(_eff(a).pcie_latency_s)),
-    _Col("eff_step_overhead_ms", "step overhead (ms)", 9, lambda a: _ms(getattr(_eff(a), "step_overhead_s", 0.0))),
-    _Col("eff_sequence_overhead_us", "overhead per sequence (µs)", 10,
-         lambda a: _us(getattr(_eff(a), "sequence_overhead_s", 0.0))),
-    _Col("eff_prefill_queue_factor", "prefill queue factor", 9,
-         lambda a: getattr(_eff(a), "prefill_queue_factor", 0.0)),
-    _Col("eff_request_overhead_ms", "request overhead (ms)", 9,
-         lambda a: _ms(getattr(_eff(a), "request_overhead_s", 0.0))),
     _Col("source", "source", 60, lambda a: a.source),
 )
 
@@ -314,8 +297,7 @@ def _catalogue_sheet(book: Book, cat: Catalogue, result: PlanResult) -> None:
     last_acc = ACC_FIRST_ROW + ACC_CAPACITY - 1
     # key row (machine-readable keys; dtypes above the per-dtype columns) and headers
     for c, col in enumerate(ACC_COLUMNS, start=1):
-        key = col.key.removeprefix("peak_").removeprefix("eff_compute_") if (
-            col.key.startswith("peak_") or col.key.startswith("eff_compute_")) else col.key
+        key = col.key.removeprefix("peak_")
         book.put(ws, 4, c, key, font=KEY_FONT)
         ws.column_dimensions[get_column_letter(c)].width = col.width
     _headers(book, ws, 5, 1, [c.header for c in ACC_COLUMNS])
@@ -333,9 +315,6 @@ def _catalogue_sheet(book: Book, cat: Catalogue, result: PlanResult) -> None:
     p1, p2 = keys.index(f"peak_{DTYPES[0]}") + 1, keys.index(f"peak_{DTYPES[-1]}") + 1
     book.name("cat_acc_peaks", ws, ACC_FIRST_ROW, p1, last_acc, p2)
     book.name("cat_peak_dtypes", ws, 4, p1, 4, p2)
-    e1, e2 = keys.index(f"eff_compute_{DTYPES[0]}") + 1, keys.index(f"eff_compute_{DTYPES[-1]}") + 1
-    book.name("cat_acc_eff_compute", ws, ACC_FIRST_ROW, e1, last_acc, e2)
-    book.name("cat_eff_compute_dtypes", ws, 4, e1, 4, e2)
     book.formula_name("accelerator_ids", f"OFFSET({_ref('Catalogue', ACC_FIRST_ROW, 1)},0,0,"
                       f"MAX(1,COUNTA(Catalogue!$A${ACC_FIRST_ROW}:$A${last_acc})),1)")
     width = len(ACC_COLUMNS)
@@ -379,6 +358,80 @@ def _catalogue_sheet(book: Book, cat: Catalogue, result: PlanResult) -> None:
 # ---------------------------------------------------------------------------------------------------- assumptions
 
 
+def _fraction(d: str) -> Callable[[Any], Any]:
+    return lambda e: e.compute(d)
+
+
+EFF_COLUMNS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
+    ("bandwidth_fraction", "bandwidth fraction", lambda e: e.bandwidth_fraction),
+    *((f"compute_{d}", f"compute fraction {d}", _fraction(d)) for d in DTYPES),
+    ("prefill_compute_fraction", "prefill compute fraction (blank: decode's)", lambda e: e.prefill_compute_fraction),
+    ("expert_bandwidth_fraction", "routed-expert bandwidth fraction", lambda e: e.expert_bandwidth_fraction),
+    ("expert_compute_fraction", "routed-expert compute fraction", lambda e: e.expert_compute_fraction),
+    ("prefill_expert_compute_fraction", "routed-expert compute fraction, prefill",
+     lambda e: e.prefill_expert_compute),
+    ("link_fraction", "link fraction", lambda e: e.link_fraction),
+    ("scaleup_latency_us", "scale-up latency (µs)", lambda e: _us(e.scaleup_latency_s)),
+    ("pcie_latency_us", "PCIe latency (µs)", lambda e: _us(e.pcie_latency_s)),
+    ("layer_overhead_us", "overhead per layer (µs)", lambda e: _us(e.layer_overhead_s)),
+    ("sequence_overhead_us", "overhead per sequence per layer (µs)", lambda e: _us(e.sequence_overhead_s)),
+    ("request_overhead_ms", "overhead per request (ms)", lambda e: _ms(e.request_overhead_s)),
+    ("burst_coefficient", "TTFT burst a", lambda e: e.burst_coefficient),
+    ("burst_exponent", "TTFT burst β", lambda e: e.burst_exponent),
+    ("burst_output_exponent", "TTFT burst δ", lambda e: e.burst_output_exponent),
+    ("replicate_kv", "KV splits by head only", lambda e: e.replicate_kv),
+)
+"""The Efficiency table: one row per (accelerator, engine), ``planner.efficiency.expected_efficiency`` resolved."""
+
+EFF_CAPACITY_SPARE = 120
+"""Blank rows left below the Efficiency table for rows added by hand."""
+
+
+def _efficiency_sheet(book: Book, cat: Catalogue) -> None:
+    from planner.efficiency import ENGINES
+
+    ws = book.sheet("Efficiency")
+    book.put(ws, 1, 1, "Efficiency", font=TITLE_FONT)
+    book.put(ws, 2, 1, "How close real serving engines get to the catalogue peaks, per accelerator and engine "
+             "(planner/data/serving.yaml, fitted to measurements; floors use none of it). An accelerator without "
+             "rows here takes the engine's default@ row. Add rows by hand below the last, keyed id@engine.",
+             font=NOTE_FONT)
+    keys = ["key", "accelerator", "engine", *(k for k, _, _ in EFF_COLUMNS), "source"]
+    for c, key in enumerate(keys, start=1):
+        book.put(ws, 4, c, key.removeprefix("compute_"), font=KEY_FONT)
+        ws.column_dimensions[get_column_letter(c)].width = 11
+    ws.column_dimensions["A"].width = 22
+    ws.column_dimensions["B"].width = 16
+    ws.column_dimensions[get_column_letter(len(keys))].width = 80
+    _headers(book, ws, 5, 1, ["id@engine", "accelerator", "engine", *(h for _, h, _ in EFF_COLUMNS), "source"])
+    rows = [("default", e, expected_efficiency("\x00default", e)) for e in ENGINES]
+    rows += [(a.id, e, expected_efficiency(a.id, e)) for a in cat.accelerators.values() for e in ENGINES]
+    first = 6
+    for i, (acc_id, engine, eff) in enumerate(rows):
+        r = first + i
+        book.put(ws, r, 1, f"{acc_id}@{engine}")
+        book.put(ws, r, 2, acc_id)
+        book.put(ws, r, 3, engine)
+        for j, (_, _, get) in enumerate(EFF_COLUMNS):
+            value = get(eff)
+            if value is not None:
+                book.put(ws, r, 4 + j, value)
+        book.put(ws, r, 4 + len(EFF_COLUMNS), eff.source, font=NOTE_FONT)
+    last = first + len(rows) - 1 + EFF_CAPACITY_SPARE
+    book.name("eff_key_column", ws, first, 1, last, 1)
+    for j, (key, _, _) in enumerate(EFF_COLUMNS):
+        if not key.startswith("compute_"):
+            book.name(f"eff_{key}_column", ws, first, 4 + j, last, 4 + j)
+    c1 = 4 + [k for k, _, _ in EFF_COLUMNS].index(f"compute_{DTYPES[0]}")
+    c2 = 4 + [k for k, _, _ in EFF_COLUMNS].index(f"compute_{DTYPES[-1]}")
+    book.name("eff_compute_columns", ws, first, c1, last, c2)
+    book.name("eff_compute_dtypes", ws, 4, c1, 4, c2)
+    ws.conditional_formatting.add(
+        f"A{first}:{get_column_letter(len(keys))}{last}",
+        FormulaRule(formula=[f"$A{first}=INDEX(eff_key_column,eff_row)"], fill=USED_FILL))
+    ws.freeze_panes = "D6"
+
+
 def _assumptions_sheet(book: Book) -> None:
     ws = book.sheet("Assumptions")
     serving = serving_assumptions()
@@ -405,6 +458,8 @@ def _assumptions_sheet(book: Book) -> None:
          "planner.units.ACTIVATION_BYTES (written into the network formula)"),
         ("allreduces_per_layer", "all-reduces per layer", ALLREDUCES_PER_LAYER, "0",
          "planner.roofline.ALLREDUCES_PER_LAYER (written into the network formula)"),
+        ("burst_reference_output_tokens", "output length the TTFT burst term is normalised to",
+         BURST_REFERENCE_OUTPUT_TOKENS, "0", "planner.efficiency.BURST_REFERENCE_OUTPUT_TOKENS"),
     ]
     row = 5
     for name, label, value, fmt, note in consts:
@@ -434,34 +489,6 @@ def _assumptions_sheet(book: Book) -> None:
              "accelerator has one, else the next (weight-only quantization multiplies at the 16-bit rate).",
              font=NOTE_FONT)
     row = last + 2
-
-    _section(book, ws, row, "Default efficiencies (blank cells of a Catalogue row take these)", 10)
-    row += 1
-    d = expected_efficiency("\x00no-such-accelerator")
-    defaults = [
-        ("bandwidth_fraction", "achievable fraction of HBM bandwidth", d.bandwidth_fraction),
-        ("link_fraction", "achievable fraction of link bandwidth", d.link_fraction),
-        ("scaleup_latency_us", "latency per collective, scale-up link (µs)", _us(d.scaleup_latency_s)),
-        ("pcie_latency_us", "latency per collective, PCIe (µs)", _us(d.pcie_latency_s)),
-        ("step_overhead_ms", "overhead per step (ms)", _ms(getattr(d, "step_overhead_s", 0.0))),
-        ("sequence_overhead_us", "overhead per sequence per step (µs)", _us(getattr(d, "sequence_overhead_s", 0.0))),
-        ("prefill_queue_factor", "prefill queue factor", getattr(d, "prefill_queue_factor", 0.0)),
-        ("request_overhead_ms", "overhead per request (ms)", _ms(getattr(d, "request_overhead_s", 0.0))),
-    ]
-    for key, label, value in defaults:
-        book.put(ws, row, 1, label)
-        book.put(ws, row, 2, value, name=f"default_eff_{key}")
-        row += 1
-    for j, dt in enumerate(DTYPES):
-        book.put(ws, row, 2 + j, dt, font=KEY_FONT)
-    row += 1
-    book.put(ws, row, 1, "achievable fraction of the dense peak, per compute dtype")
-    for j, dt in enumerate(DTYPES):
-        book.put(ws, row, 2 + j, d.compute_fraction.get(dt, 1.0))
-    book.name("default_eff_compute", ws, row, 2, row, 1 + len(DTYPES))
-    book.put(ws, row + 1, 1, "source", font=HEADER_FONT)
-    book.put(ws, row + 1, 2, d.source, font=NOTE_FONT)
-    row += 3
 
     _section(book, ws, row, "The binding-wall rule (planner.walls)", 10)
     row += 1
@@ -569,8 +596,8 @@ def _search_sheet(book: Book) -> None:
         here = ref_at(r)
         prev = ref_at(r - 1) if i else None
         steps = F.tp_candidate_steps(here)
-        ms = {"prefill": _addr(step_row0 + 1 + 2 * i, 1 + 1 + len(F.STEP_ARGS) + F.STEP_PARTS.index("total_ms")),
-              "decode_b1": _addr(step_row0 + 2 + 2 * i, 1 + 1 + len(F.STEP_ARGS) + F.STEP_PARTS.index("total_ms"))}
+        total = 1 + 1 + len(F.STEP_ARGS) + F.STEP_PARTS.index("total_s")
+        ms = {"prefill": _addr(step_row0 + 1 + 2 * i, total), "decode_b1": _addr(step_row0 + 2 + 2 * i, total)}
         cells = F.tp_table_row(i, here, prev, ms)
         cells["valid_tp"] = f"IF({here('valid')},{here('tp')},0)"
         book.put(ws, r, 1, f"candidate {i + 1}")
@@ -760,6 +787,8 @@ def _result(book: Book, ws: Worksheet, row: int, key: str, label: str, unit: str
 
 
 def _validations(ws: Worksheet) -> dict[str, DataValidation]:
+    from planner.efficiency import ENGINES
+
     def add(dv: DataValidation) -> DataValidation:
         dv.showErrorMessage = True
         ws.add_data_validation(dv)
@@ -776,6 +805,8 @@ def _validations(ws: Worksheet) -> dict[str, DataValidation]:
                                     error="Pick a dtype: " + ", ".join(DTYPES))),
         "kv_dtype": add(DataValidation(type="list", formula1="dtype_ids", allow_blank=False,
                                        error="Pick a dtype: " + ", ".join(DTYPES))),
+        "engine": add(DataValidation(type="list", formula1='"' + ",".join(ENGINES) + '"', allow_blank=False,
+                                     error="Pick a serving engine: " + ", ".join(ENGINES))),
         "tp": add(DataValidation(type="list", formula1='"auto,' + ",".join(str(t) for t in TP_CHOICES) + '"',
                                  allow_blank=True, errorStyle="warning",
                                  error="tp is auto or a whole number of GPUs per replica (1-64)")),
@@ -800,12 +831,14 @@ def _validations(ws: Worksheet) -> dict[str, DataValidation]:
 SWEEP_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("batch", "batch", "#,##0"),
     ("intensity", "decode intensity (FLOP/byte)", "#,##0.00"),
-    ("tpot_ms", "expected TPOT (ms)", "#,##0.00"),
+    ("step_ms", "decode step (ms)", "#,##0.00"),
+    ("tpot_ms", "user TPOT (ms)", "#,##0.00"),
+    ("ttft_ms", "user TTFT (ms)", "#,##0"),
     ("tokens_per_s", "output tokens/s per replica", "#,##0"),
     ("tflops", "attained TFLOP/s per GPU", "#,##0.0"),
     ("memory_gb", "memory per GPU (GB)", "#,##0.0"),
     ("fits", "fits memory", "General"),
-    ("meets", "meets TPOT SLO", "General"),
+    ("meets", "meets both SLOs", "General"),
 )
 
 
@@ -814,7 +847,7 @@ def _roofline_sheet(book: Book, spec: PlanSpec) -> None:
     book.put(ws, 1, 1, "Roofline", font=TITLE_FONT)
     book.put(ws, 2, 1, "Decode at growing batch (average context, expected times) against the accelerator's roof "
              "(catalogue peaks); the prefill point is one prompt. Log-log.", font=NOTE_FONT)
-    for i, width in enumerate((10, 14, 12, 14, 12, 12, 9, 9), start=1):
+    for i, width in enumerate((10, 14, 11, 11, 11, 13, 12, 12, 9, 9), start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
     _headers(book, ws, 4, 1, [h for _, h, _ in SWEEP_COLUMNS])
     keys = [k for k, _, _ in SWEEP_COLUMNS]
@@ -843,12 +876,14 @@ def _roofline_sheet(book: Book, spec: PlanSpec) -> None:
         cells = {
             "intensity": (f"({F.matmul_flops(batch)}+{F.decode_attention_flops(batch, 'decode_context')})/"
                           f"({F.step_weight_bytes(batch)}+{batch}*kv_seq_decode)"),
-            "tpot_ms": here("total_ms"),
-            "tokens_per_s": f"{batch}*1000/{here('total_ms')}",
+            "step_ms": here("total_ms"),
+            "tpot_ms": f"{F.user_tpot_s(here('total_s'), batch)}*1000",
+            "ttft_ms": f"{F.user_ttft_s(batch)}*1000",
+            "tokens_per_s": f"{batch}*1000/{here('tpot_ms')}",
             "tflops": f"{here('flops_per_gpu')}/{here('total_s')}/1000000000000",
-            "memory_gb": f"(weight_bytes_total/tp+{batch}*(kv_seq_full/kv_split)+reserve_bytes)/1000000000",
+            "memory_gb": f"(weight_bytes_total/tp+{batch}*(kv_seq_full/kv_shards)+reserve_bytes)/1000000000",
             "fits": f"{batch}<=max_batch_memory",
-            "meets": f"{here('total_ms')}<=tpot_slo_ms",
+            "meets": f"AND({here('tpot_ms')}<=tpot_slo_ms,{here('ttft_ms')}<=ttft_slo_ms)",
         }
         for c, expr in cells.items():
             book.formula(ws, r, 1 + keys.index(c), expr, fmt=SWEEP_COLUMNS[keys.index(c)][2])
@@ -890,7 +925,7 @@ def _roofline_sheet(book: Book, spec: PlanSpec) -> None:
     roof.marker = Marker(symbol="none")
     roof.graphicalProperties.line.solidFill = "1F3864"
     roof.graphicalProperties.line.width = 28000
-    decode = Series(Reference(ws, min_col=5, min_row=first, max_row=last),
+    decode = Series(Reference(ws, min_col=1 + keys.index("tflops"), min_row=first, max_row=last),
                     Reference(ws, min_col=2, min_row=first, max_row=last), title="decode, batch 1…1024 and the plan's")
     decode.marker = Marker(symbol="circle", size=7)
     decode.graphicalProperties.line.noFill = True
@@ -987,6 +1022,7 @@ def build(spec: PlanSpec, catalogue: Catalogue | None = None) -> Built:
         wb.create_sheet(title)
     book = Book(wb)
     _catalogue_sheet(book, cat, result)
+    _efficiency_sheet(book, cat)
     _assumptions_sheet(book)
     _workings_sheet(book)
     _search_sheet(book)

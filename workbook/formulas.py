@@ -94,6 +94,16 @@ def step_weight_bytes(tokens: str) -> str:
     return f"(m_always_read_params+m_moe_layers*{experts_touched(tokens)}*m_expert_params)*weight_dtype_bytes"
 
 
+def routed_expert_bytes(tokens: str) -> str:
+    """``planner.roofline.routed_expert_bytes``: the routed experts' share of ``step_weight_bytes``."""
+    return f"m_moe_layers*{experts_touched(tokens)}*m_expert_params*weight_dtype_bytes"
+
+
+def routed_expert_flops(tokens: str) -> str:
+    """``planner.roofline.routed_expert_flops``: 2 · tokens · MoE layers · k · params per expert."""
+    return f"2*{tokens}*m_moe_layers*m_experts_per_token*m_expert_params"
+
+
 def matmul_flops(tokens: str) -> str:
     """``planner.roofline.decode_matmul_flops``: 2 · matmul params · tokens."""
     return f"2*m_matmul_params*{tokens}"
@@ -122,14 +132,25 @@ def peak_of(dtype_name: str) -> str:
 
 
 def efficiency(column: str) -> str:
-    """The accelerator row's measured efficiency, or the default (Assumptions) where the cell is blank."""
-    cell = f"INDEX(cat_acc_eff_{column},a_row)"
-    return f"IF({cell}=\"\",default_eff_{column},{cell})"
+    """One efficiency of the plan's (accelerator, engine) row of the Efficiency table."""
+    return f"INDEX(eff_{column}_column,eff_row)"
 
 
 def compute_fraction(cdtype: str) -> str:
-    cell = f"INDEX(cat_acc_eff_compute,a_row,MATCH({cdtype},cat_eff_compute_dtypes,0))"
-    return f"IF({cell}=\"\",INDEX(default_eff_compute,1,MATCH({cdtype},cat_eff_compute_dtypes,0)),{cell})"
+    return f"INDEX(eff_compute_columns,eff_row,MATCH({cdtype},eff_compute_dtypes,0))"
+
+
+def user_tpot_s(decode_s: str, batch: str) -> str:
+    """``planner.serving.aggregated_times``: TPOT = t_d + (B / output_tokens) · t_p."""
+    return f"({decode_s}+{batch}/output_tokens*prefill_total_s)"
+
+
+def user_ttft_s(batch: str, prefill_s: str = "prefill_total_s") -> str:
+    """``planner.serving.aggregated_times``: TTFT = o_r + t_p · (1 + a · (B − 1)^β · (1024 / output_tokens)^δ)."""
+    others = f"MAX({batch}-1,0)"
+    burst = (f"IF({others}>0,eff_burst_coefficient*{others}^eff_burst_exponent*"
+             f"(burst_reference_output_tokens/output_tokens)^eff_burst_output_exponent,0)")
+    return f"(eff_request_overhead_s+{prefill_s}*(1+{burst}))"
 
 
 def link_ok(tp: str) -> str:
@@ -161,8 +182,9 @@ def dominant(memory: str, compute: str, network: str) -> str:
 # ---------------------------------------------------------------------------------------------------- step time
 
 STEP_ARGS: tuple[str, ...] = (
-    "weight_bytes", "kv_bytes", "matmul_flops", "attention_flops", "tokens", "sequences", "tp", "kv_split",
-    "bandwidth", "peak_flops", "attention_peak_flops", "link_bandwidth", "collective_latency_s",
+    "weight_bytes", "expert_weight_bytes", "kv_bytes", "matmul_flops", "expert_matmul_flops", "attention_flops",
+    "tokens", "sequences", "tp", "kv_split", "bandwidth", "peak_flops", "attention_peak_flops",
+    "expert_bandwidth_fraction", "expert_compute_fraction", "link_bandwidth", "collective_latency_s",
     "step_overhead_s", "sequence_overhead_s",
 )
 """The arguments of ``planner.roofline.step_time`` (layers and hidden size come from the model lookup)."""
@@ -173,34 +195,51 @@ STEP_PARTS: tuple[str, ...] = (
 
 EXPECTED_RATES: dict[str, str] = {
     "bandwidth": "exp_bandwidth", "peak_flops": "exp_peak_flops", "attention_peak_flops": "exp_attention_peak_flops",
-    "step_overhead_s": "eff_step_overhead_s", "sequence_overhead_s": "eff_sequence_overhead_s",
+    "expert_bandwidth_fraction": "eff_expert_bandwidth_fraction",
+    "expert_compute_fraction": "eff_expert_compute_fraction",
+    "step_overhead_s": "step_overhead_s", "sequence_overhead_s": "sequence_overhead_s", "kv_split": "kv_split",
 }
-"""Rates of an expected step: catalogue peaks times the measured fractions, plus the overheads."""
+"""Rates of an expected decode step (``planner.roofline._step``): catalogue peaks times the measured fractions,
+the routed experts' own fractions, layers × the per-layer overheads, and the KV cache split by KV head."""
+
+PREFILL_RATES: dict[str, str] = {
+    **EXPECTED_RATES, "peak_flops": "exp_prefill_peak_flops",
+    "attention_peak_flops": "exp_prefill_attention_peak_flops",
+    "expert_compute_fraction": "eff_prefill_expert_compute_fraction",
+}
+"""An expected prefill: the prefill compute fractions where the Efficiency table has them."""
 
 FLOOR_RATES: dict[str, str] = {
     "bandwidth": "bandwidth_bytes_per_s", "peak_flops": "peak_flops", "attention_peak_flops": "attention_peak_flops",
-    "step_overhead_s": "0", "sequence_overhead_s": "0",
+    "expert_bandwidth_fraction": "1", "expert_compute_fraction": "1",
+    "step_overhead_s": "0", "sequence_overhead_s": "0", "kv_split": "tp",
 }
-"""Rates of a floor: catalogue peaks exactly, no latency, no overhead (``Efficiency.ideal``)."""
+"""Rates of a floor (``Efficiency.ideal``): catalogue peaks exactly, no latency, no overhead, the KV cache spread
+over every GPU."""
 
 
 def step_time(arg: Mapping[str, str], part: Callable[[str], str]) -> dict[str, str]:
     """``planner.roofline.step_time`` as formulas: ``arg`` maps each of ``STEP_ARGS`` to a cell reference,
     ``part(name)`` is the reference of an earlier part of the same step. Returns the formula of each ``STEP_PARTS``.
 
-    memory = (weight_bytes / tp + kv_bytes / kv_split) / bandwidth;
-    compute = (matmul_flops / peak + attention_flops / attention_peak) / tp;
+    memory = ((weight_bytes + expert_weight_bytes / expert_bandwidth_fraction) / tp + kv_bytes / kv_split)
+             / bandwidth;
+    compute = ((matmul_flops + expert_matmul_flops / expert_compute_fraction) / peak
+               + attention_flops / attention_peak) / tp;
     network = 2 · layers · [2(tp−1)/tp · tokens · hidden · 2 bytes / link_bandwidth + latency] (0 at tp = 1);
     overhead = step_overhead + sequences · sequence_overhead; total = max(memory, compute) + network + overhead.
     """
     a, tp = arg, arg["tp"]
+    w, ew, kv, ks = a["weight_bytes"], a["expert_weight_bytes"], a["kv_bytes"], a["kv_split"]
+    mm, em, att = a["matmul_flops"], a["expert_matmul_flops"], a["attention_flops"]
     message = f"({a['tokens']}*m_hidden_size*{num(ACTIVATION_BYTES)})"
     ring = f"2*({tp}-1)/{tp}*{message}/{a['link_bandwidth']}"
     return {
-        "bytes_per_gpu": f"{a['weight_bytes']}/{tp}+{a['kv_bytes']}/{a['kv_split']}",
-        "flops_per_gpu": f"({a['matmul_flops']}+{a['attention_flops']})/{tp}",
-        "memory_s": f"{part('bytes_per_gpu')}/{a['bandwidth']}",
-        "compute_s": f"({a['matmul_flops']}/{a['peak_flops']}+{a['attention_flops']}/{a['attention_peak_flops']})/{tp}",
+        "bytes_per_gpu": f"({w}+{ew})/{tp}+{kv}/{ks}",
+        "flops_per_gpu": f"({mm}+{em}+{att})/{tp}",
+        "memory_s": f"(({w}+{ew}/{a['expert_bandwidth_fraction']})/{tp}+{kv}/{ks})/{a['bandwidth']}",
+        "compute_s": (f"(({mm}+{em}/{a['expert_compute_fraction']})/{a['peak_flops']}"
+                      f"+{att}/{a['attention_peak_flops']})/{tp}"),
         "network_s": f"IF({tp}>1,{num(ALLREDUCES_PER_LAYER)}*m_layers*({ring}+{a['collective_latency_s']}),0)",
         "overhead_s": f"{a['step_overhead_s']}+{a['sequences']}*{a['sequence_overhead_s']}",
         "total_s": f"MAX({part('memory_s')},{part('compute_s')})+{part('network_s')}+{part('overhead_s')}",
@@ -209,33 +248,43 @@ def step_time(arg: Mapping[str, str], part: Callable[[str], str]) -> dict[str, s
 
 
 def decode_args(batch: str, context_kv: str, context: str, rates: Mapping[str, str], *, tp: str = "tp",
-                kv_split: str = "kv_split", link: str = "exp_link_bandwidth",
+                kv_split: str | None = None, link: str = "exp_link_bandwidth",
                 latency: str = "collective_latency_s") -> dict[str, str]:
     """Arguments of one decode step (``planner.roofline.decode_step``) of ``batch`` sequences at ``context``
-    cached tokens; ``context_kv`` is the KV bytes of one such sequence."""
-    return {
-        "weight_bytes": step_weight_bytes(batch), "kv_bytes": f"{batch}*{context_kv}",
-        "matmul_flops": matmul_flops(batch), "attention_flops": decode_attention_flops(batch, context),
-        "tokens": batch, "sequences": batch, "tp": tp, "kv_split": kv_split,
-        "link_bandwidth": link, "collective_latency_s": latency, **rates,
+    cached tokens; ``context_kv`` is the KV bytes of one such sequence. Routed experts are passed apart."""
+    args = {
+        "weight_bytes": f"{step_weight_bytes(batch)}-{routed_expert_bytes(batch)}",
+        "expert_weight_bytes": routed_expert_bytes(batch), "kv_bytes": f"{batch}*{context_kv}",
+        "matmul_flops": f"{matmul_flops(batch)}-{routed_expert_flops(batch)}",
+        "expert_matmul_flops": routed_expert_flops(batch),
+        "attention_flops": decode_attention_flops(batch, context),
+        "tokens": batch, "sequences": batch, "tp": tp, "link_bandwidth": link, "collective_latency_s": latency,
+        **rates,
     }
+    if kv_split is not None:
+        args["kv_split"] = kv_split
+    return args
 
 
-def prefill_args(rates: Mapping[str, str], *, tp: str = "tp", kv_split: str = "kv_split",
+def prefill_args(rates: Mapping[str, str], *, tp: str = "tp", kv_split: str | None = None,
                  link: str = "exp_link_bandwidth", latency: str = "collective_latency_s") -> dict[str, str]:
     """Arguments of the prefill of one prompt (``planner.roofline.prefill_step``)."""
-    return {
-        "weight_bytes": "prompt_weight_bytes", "kv_bytes": "kv_seq_prompt",
-        "matmul_flops": matmul_flops("input_tokens"), "attention_flops": "prompt_attention_flops",
-        "tokens": "input_tokens", "sequences": "1", "tp": tp, "kv_split": kv_split,
-        "link_bandwidth": link, "collective_latency_s": latency, **rates,
+    args = {
+        "weight_bytes": "prompt_weight_bytes-prompt_expert_bytes", "expert_weight_bytes": "prompt_expert_bytes",
+        "kv_bytes": "kv_seq_prompt", "matmul_flops": f"{matmul_flops('input_tokens')}-prompt_expert_flops",
+        "expert_matmul_flops": "prompt_expert_flops", "attention_flops": "prompt_attention_flops",
+        "tokens": "input_tokens", "sequences": "1", "tp": tp, "link_bandwidth": link,
+        "collective_latency_s": latency, **rates,
     }
+    if kv_split is not None:
+        args["kv_split"] = kv_split
+    return args
 
 
 FLOOR_LINK = {"link": "link_bytes_per_s", "latency": "0"}
 
 NAMED_STEPS: dict[str, tuple[str, dict[str, str]]] = {
-    "prefill": ("expected prefill of one prompt (TTFT, unloaded)", prefill_args(EXPECTED_RATES)),
+    "prefill": ("expected prefill of one prompt", prefill_args(PREFILL_RATES)),
     "prefill_floor": ("prefill floor (catalogue peaks)", prefill_args(FLOOR_RATES, **FLOOR_LINK)),
     "decode_b1": ("expected decode step, batch 1, average context",
                   decode_args("1", "kv_seq_decode", "decode_context", EXPECTED_RATES)),
@@ -255,7 +304,7 @@ def tp_candidate_steps(row_ref: Callable[[str], str]) -> dict[str, dict[str, str
     at = {"tp": row_ref("tp"), "kv_split": row_ref("kv_split"), "link": row_ref("link_bandwidth"),
           "latency": row_ref("latency")}
     return {
-        "prefill": prefill_args(EXPECTED_RATES, **at),
+        "prefill": prefill_args(PREFILL_RATES, **at),
         "decode_b1": decode_args("1", "kv_seq_decode", "decode_context", EXPECTED_RATES, **at),
     }
 
@@ -271,7 +320,7 @@ TP_TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("latency", "collective latency (s)"),
     ("kv_split", "KV split"),
     ("max_batch_memory", "largest batch that fits"),
-    ("ttft_ms", "expected TTFT (ms)"),
+    ("ttft_b1_ms", "expected TTFT at batch 1 (ms)"),
     ("tpot_b1_ms", "expected TPOT at batch 1 (ms)"),
     ("meets", "fits and meets both SLOs"),
     ("fits", "fits"),
@@ -279,9 +328,9 @@ TP_TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
 
 
 def tp_table_row(i: int, ref: Callable[[str], str], prev: Callable[[str], str] | None,
-                 step_ms: Mapping[str, str]) -> dict[str, str]:
+                 step_s: Mapping[str, str]) -> dict[str, str]:
     """One candidate of ``planner.plan.choose_tp`` (``TP_CHOICES[i]``). ``ref``/``prev`` reference this row's /
-    the previous row's cells; ``step_ms`` the total_ms cells of its prefill and decode_b1 steps."""
+    the previous row's cells; ``step_s`` the total_s cells of its prefill and decode_b1 steps."""
     tp = ref("tp")
     valid = link_ok(tp) if prev is None else f"AND({prev('valid')},{link_ok(tp)})"
     guard = ref("valid")
@@ -295,11 +344,11 @@ def tp_table_row(i: int, ref: Callable[[str], str], prev: Callable[[str], str] |
         "link_kind": when_valid(link_kind(tp)),
         "link_bandwidth": when_valid(f"{link_gbs(ref('link_kind'))}*{num(GB)}*eff_link_fraction"),
         "latency": when_valid(link_latency(ref("link_kind"))),
-        "kv_split": f"MIN({tp},m_kv_shards_max)",
-        "max_batch_memory": max_batch_memory(tp, ref("kv_split")),
-        "ttft_ms": when_valid(step_ms["prefill"]),
-        "tpot_b1_ms": when_valid(step_ms["decode_b1"]),
-        "meets": (f"IF({guard},IF(AND({ref('max_batch_memory')}>=1,{ref('ttft_ms')}<=ttft_slo_ms,"
+        "kv_split": f"IF(eff_replicate_kv,MIN({tp},m_kv_shards_max),{tp})",
+        "max_batch_memory": max_batch_memory(tp, f"MIN({tp},m_kv_shards_max)"),
+        "ttft_b1_ms": when_valid(f"{user_ttft_s('1', step_s['prefill'])}*{num(MS_PER_S)}"),
+        "tpot_b1_ms": when_valid(f"({step_s['decode_b1']}+1/output_tokens*{step_s['prefill']})*{num(MS_PER_S)}"),
+        "meets": (f"IF({guard},IF(AND({ref('max_batch_memory')}>=1,{ref('ttft_b1_ms')}<=ttft_slo_ms,"
                   f"{ref('tpot_b1_ms')}<=tpot_slo_ms),{tp},{NOT_FOUND}),{NOT_FOUND})"),
         "fits": f"IF({guard},IF({ref('max_batch_memory')}>=1,{tp},{NOT_FOUND}),{NOT_FOUND})",
     }
@@ -311,20 +360,25 @@ def max_batch_memory(tp: str, kv_split: str) -> str:
 
 
 SLO_LADDER_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("lo", "lo (meets the SLO)"), ("hi", "hi"), ("mid", "mid"), ("ok", "TPOT(mid) ≤ SLO"),
+    ("lo", "lo (meets the SLOs)"), ("hi", "hi"), ("mid", "mid"), ("tpot_ms", "user TPOT at mid (ms)"),
+    ("ttft_ms", "user TTFT at mid (ms)"), ("ok", "both SLOs met at mid"),
 )
 
 
 def slo_ladder_row(ref: Callable[[str], str], prev: Callable[[str], str] | None) -> dict[str, str]:
-    """One halving of ``planner.plan.slo_batch``'s bisection: lo always meets the SLO, hi does not; once
-    hi − lo ≤ 1 the row repeats the last. ``ref('total_ms')`` is the expected step time at ``mid``."""
+    """One halving of ``planner.plan.slo_batch``'s bisection: lo always meets both SLOs, hi does not; once
+    hi − lo ≤ 1 the row repeats the last. ``ref('total_s')`` is the expected decode step at ``mid``; a user's TPOT
+    and TTFT at ``mid`` follow ``planner.serving``."""
     if prev is None:
         lo, hi = "1", "batch_search_limit"
     else:
         keep = f"{prev('hi')}-{prev('lo')}<=1"
         lo = f"IF({keep},{prev('lo')},IF({prev('ok')},{prev('mid')},{prev('lo')}))"
         hi = f"IF({keep},{prev('hi')},IF({prev('ok')},{prev('hi')},{prev('mid')}))"
-    return {"lo": lo, "hi": hi, "mid": f"INT(({ref('lo')}+{ref('hi')})/2)", "ok": f"{ref('total_ms')}<=tpot_slo_ms"}
+    return {"lo": lo, "hi": hi, "mid": f"INT(({ref('lo')}+{ref('hi')})/2)",
+            "tpot_ms": f"{user_tpot_s(ref('total_s'), ref('mid'))}*{num(MS_PER_S)}",
+            "ttft_ms": f"{user_ttft_s(ref('mid'))}*{num(MS_PER_S)}",
+            "ok": f"AND({ref('tpot_ms')}<=tpot_slo_ms,{ref('ttft_ms')}<=ttft_slo_ms)"}
 
 
 CROSSOVER_LADDER_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -406,8 +460,8 @@ def workings() -> list[tuple[str, list[Quantity]]]:
         Quantity("kv_dtype_bytes", "bytes per KV value", "bytes", "INDEX(dtype_bytes,MATCH(kv_dtype,dtype_ids,0))"),
         Quantity("compute_dtype", "compute dtype of the weights", "", compute_dtype("dtype"),
                  note="the weight dtype's own dense rate, else the 16-bit rate (weight-only quantization)"),
-        Quantity("attention_compute_dtype", "compute dtype of attention", "", "compute_dtype",
-                 note="attention FLOPs run at the weights' compute rate"),
+        Quantity("attention_compute_dtype", "compute dtype of attention (the KV dtype's)", "",
+                 compute_dtype("kv_dtype")),
         Quantity("peak_flops", "dense peak at the compute dtype", "FLOP/s",
                  f"{peak_of('compute_dtype')}*{num(TERA)}", fmt="0.000E+00"),
         Quantity("attention_peak_flops", "dense peak at the attention compute dtype", "FLOP/s",
@@ -415,26 +469,57 @@ def workings() -> list[tuple[str, list[Quantity]]]:
         Quantity("bandwidth_bytes_per_s", "memory bandwidth", "bytes/s", f"a_memory_bandwidth_tbs*{num(TB)}",
                  fmt="0.000E+00"),
         Quantity("memory_bytes", "memory per GPU", "bytes", f"a_memory_gb*{num(GB)}", fmt="0.000E+00"),
+        Quantity("eff_row", "row of (accelerator, engine) in the Efficiency table", "row",
+                 "IF(ISNUMBER(MATCH(gpu&\"@\"&engine,eff_key_column,0)),MATCH(gpu&\"@\"&engine,eff_key_column,0),"
+                 "MATCH(\"default@\"&engine,eff_key_column,0))",
+                 note="an accelerator without its own rows takes the engine's default row, as the planner does"),
         Quantity("eff_bandwidth_fraction", "achievable fraction of bandwidth", "", efficiency("bandwidth_fraction")),
-        Quantity("eff_compute_fraction", "achievable fraction of the dense peak", "",
+        Quantity("eff_compute_fraction", "achievable fraction of the dense peak (decode)", "",
                  compute_fraction("compute_dtype")),
-        Quantity("eff_attention_compute_fraction", "achievable fraction of the attention peak", "",
+        Quantity("eff_attention_compute_fraction", "achievable fraction of the attention peak (decode)", "",
                  compute_fraction("attention_compute_dtype")),
+        Quantity("eff_prefill_compute_fraction", "achievable fraction of the dense peak (prefill)", "",
+                 f"IF({efficiency('prefill_compute_fraction')}=\"\",eff_compute_fraction,"
+                 f"{efficiency('prefill_compute_fraction')})",
+                 note="the decode fraction where no prefill fraction was fitted"),
+        Quantity("eff_prefill_attention_compute_fraction", "achievable fraction of the attention peak (prefill)", "",
+                 f"IF({efficiency('prefill_compute_fraction')}=\"\",eff_attention_compute_fraction,"
+                 f"{efficiency('prefill_compute_fraction')})"),
+        Quantity("eff_expert_bandwidth_fraction", "routed experts: fraction of that bandwidth again", "",
+                 efficiency("expert_bandwidth_fraction")),
+        Quantity("eff_expert_compute_fraction", "routed experts: fraction of that FLOP/s again (decode)", "",
+                 efficiency("expert_compute_fraction")),
+        Quantity("eff_prefill_expert_compute_fraction", "routed experts: fraction of that FLOP/s again (prefill)", "",
+                 efficiency("prefill_expert_compute_fraction")),
         Quantity("eff_link_fraction", "achievable fraction of link bandwidth", "", efficiency("link_fraction")),
         Quantity("eff_scaleup_latency_s", "latency per collective, scale-up link", "s",
                  f"{efficiency('scaleup_latency_us')}/{num(US_PER_S)}", fmt="0.000E+00"),
         Quantity("eff_pcie_latency_s", "latency per collective, PCIe", "s",
                  f"{efficiency('pcie_latency_us')}/{num(US_PER_S)}", fmt="0.000E+00"),
-        Quantity("eff_step_overhead_s", "overhead per step", "s",
-                 f"{efficiency('step_overhead_ms')}/{num(MS_PER_S)}", fmt="0.000E+00"),
-        Quantity("eff_sequence_overhead_s", "overhead per sequence per step", "s",
+        Quantity("eff_layer_overhead_s", "overhead per layer per step", "s",
+                 f"{efficiency('layer_overhead_us')}/{num(US_PER_S)}", fmt="0.000E+00"),
+        Quantity("eff_sequence_overhead_s", "overhead per sequence per layer per step", "s",
                  f"{efficiency('sequence_overhead_us')}/{num(US_PER_S)}", fmt="0.000E+00"),
+        Quantity("eff_request_overhead_s", "overhead per request (time to first token)", "s",
+                 f"{efficiency('request_overhead_ms')}/{num(MS_PER_S)}", fmt="0.000E+00"),
+        Quantity("eff_burst_coefficient", "TTFT burst coefficient a", "", efficiency("burst_coefficient")),
+        Quantity("eff_burst_exponent", "TTFT burst exponent β", "", efficiency("burst_exponent")),
+        Quantity("eff_burst_output_exponent", "TTFT burst output exponent δ", "", efficiency("burst_output_exponent")),
+        Quantity("eff_replicate_kv", "KV cache splits only by KV head", "", efficiency("replicate_kv")),
+        Quantity("step_overhead_s", "overhead per step (layers × per layer)", "s", "m_layers*eff_layer_overhead_s",
+                 fmt="0.000E+00"),
+        Quantity("sequence_overhead_s", "overhead per sequence per step (layers × per layer)", "s",
+                 "m_layers*eff_sequence_overhead_s", fmt="0.000E+00"),
         Quantity("exp_bandwidth", "expected bandwidth", "bytes/s", "bandwidth_bytes_per_s*eff_bandwidth_fraction",
                  fmt="0.000E+00"),
-        Quantity("exp_peak_flops", "expected FLOP/s (weights)", "FLOP/s", "peak_flops*eff_compute_fraction",
+        Quantity("exp_peak_flops", "expected FLOP/s (weights, decode)", "FLOP/s", "peak_flops*eff_compute_fraction",
                  fmt="0.000E+00"),
-        Quantity("exp_attention_peak_flops", "expected FLOP/s (attention)", "FLOP/s",
+        Quantity("exp_attention_peak_flops", "expected FLOP/s (attention, decode)", "FLOP/s",
                  "attention_peak_flops*eff_attention_compute_fraction", fmt="0.000E+00"),
+        Quantity("exp_prefill_peak_flops", "expected FLOP/s (weights, prefill)", "FLOP/s",
+                 "peak_flops*eff_prefill_compute_fraction", fmt="0.000E+00"),
+        Quantity("exp_prefill_attention_peak_flops", "expected FLOP/s (attention, prefill)", "FLOP/s",
+                 "attention_peak_flops*eff_prefill_attention_compute_fraction", fmt="0.000E+00"),
     ]
     tp_q = [
         Quantity("auto_tp_meets", "smallest tp that fits and meets both SLOs", "GPUs", "MIN(tp_meets_column)"),
@@ -451,7 +536,8 @@ def workings() -> list[tuple[str, list[Quantity]]]:
         Quantity("exp_link_bandwidth", "expected link bandwidth", "bytes/s", "link_bytes_per_s*eff_link_fraction",
                  fmt="0.000E+00"),
         Quantity("collective_latency_s", "latency per collective", "s", link_latency("link_kind"), fmt="0.000E+00"),
-        Quantity("kv_split", "ways the KV cache splits", "", "MIN(tp,m_kv_shards_max)"),
+        Quantity("kv_shards", "ways the KV cache splits by KV head", "", "MIN(tp,m_kv_shards_max)"),
+        Quantity("kv_split", "ways an expected step splits the KV cache", "", "IF(eff_replicate_kv,kv_shards,tp)"),
     ]
     sizes = [
         Quantity("full_context", "context a sequence is sized for", "tokens", "input_tokens+output_tokens"),
@@ -468,6 +554,10 @@ def workings() -> list[tuple[str, list[Quantity]]]:
                  fmt="#,##0"),
         Quantity("prompt_weight_bytes", "weight bytes a prefill reads", "bytes", step_weight_bytes("input_tokens"),
                  fmt="#,##0"),
+        Quantity("prompt_expert_bytes", "routed-expert bytes a prefill reads", "bytes",
+                 routed_expert_bytes("input_tokens"), fmt="#,##0"),
+        Quantity("prompt_expert_flops", "routed-expert FLOPs of a prefill", "FLOP", routed_expert_flops("input_tokens"),
+                 fmt="0.000E+00"),
         Quantity("prompt_attention_flops", "attention FLOPs of a prefill", "FLOP",
                  f"2*m_heads*(m_prefill_qk_dim+m_prefill_v_dim)*((m_layers-m_window_layers)*"
                  f"(input_tokens*(input_tokens+1)/2)+m_window_layers*"
@@ -475,6 +565,13 @@ def workings() -> list[tuple[str, list[Quantity]]]:
                  fmt="0.000E+00"),
     ]
     point = [
+        Quantity("meets_b1", "batch 1 meets both SLOs", "", "AND(tpot_b1_ms<=tpot_slo_ms,ttft_b1_ms<=ttft_slo_ms)"),
+        Quantity("limit_tpot_ms", "user TPOT at the search limit", "ms",
+                 f"{user_tpot_s('decode_limit_total_s', 'batch_search_limit')}*{num(MS_PER_S)}"),
+        Quantity("limit_ttft_ms", "user TTFT at the search limit", "ms",
+                 f"{user_ttft_s('batch_search_limit')}*{num(MS_PER_S)}"),
+        Quantity("meets_limit", "the search limit meets both SLOs", "",
+                 "AND(limit_tpot_ms<=tpot_slo_ms,limit_ttft_ms<=ttft_slo_ms)"),
         Quantity("batch_slo_bisection", "bisection result (lo)", "sequences", "slo_ladder_last_lo"),
         Quantity("batch_eff", "batch the decode step is timed at", "sequences", "MAX(batch,1)"),
         Quantity("kv_capped", "the KV cache caps the batch", "", "AND(max_batch_memory>=1,batch_slo>max_batch_memory)"),
@@ -482,7 +579,7 @@ def workings() -> list[tuple[str, list[Quantity]]]:
         Quantity("busy_s", "replica busy time per request", "s",
                  "prefill_total_s+steps_per_request*decode_total_s", fmt="0.000E+00"),
         Quantity("memory_used_bytes", "memory in use per GPU", "bytes",
-                 "weight_bytes_total/tp+MAX(batch,0)*(kv_seq_full/kv_split)+reserve_bytes", fmt="#,##0"),
+                 "weight_bytes_total/tp+MAX(batch,0)*(kv_seq_full/kv_shards)+reserve_bytes", fmt="#,##0"),
         Quantity("busy_memory_s", "time moving bytes per request", "s",
                  "prefill_memory_s+steps_per_request*decode_memory_s", fmt="0.000E+00"),
         Quantity("busy_compute_s", "time computing per request", "s",
@@ -500,9 +597,9 @@ def workings() -> list[tuple[str, list[Quantity]]]:
     ]
     walls = [
         Quantity("binding_rule", "rule that names the binding wall", "rule",
-                 "IF(max_batch_memory<1,1,IF(ttft_ms>ttft_slo_ms,2,IF(batch_slo<1,3,"
+                 "IF(max_batch_memory<1,1,IF(ttft_b1_ms>ttft_slo_ms,2,IF(tpot_b1_ms>tpot_slo_ms,3,"
                  "IF(AND(ISNUMBER(budget_utilization),budget_utilization>1),4,IF(kv_capped,5,6)))))",
-                 note="planner.walls: 1 weights do not fit, 2 prefill misses TTFT, 3 batch 1 misses TPOT, "
+                 note="planner.walls: 1 weights do not fit, 2 unloaded TTFT misses, 3 batch-1 TPOT misses, "
                       "4 over budget, 5 KV cache caps the batch, 6 busiest resource"),
     ]
     for wall, key in WALL_KEYS.items():
@@ -566,14 +663,16 @@ RESULT_FORMULAS: dict[str, str] = {
     "tp": ("IF(ISNUMBER(tp_input),tp_input,IF(OR(tp_input=\"\",tp_input=\"auto\"),auto_tp,VALUE(tp_input)))"),
     "usable_gb_per_gpu": f"usable_bytes/{num(GB)}",
     "weights_gb_per_gpu": f"(weight_bytes_total/tp)/{num(GB)}",
-    "kv_gb_per_sequence_per_gpu": f"(kv_seq_full/kv_split)/{num(GB)}",
-    "max_batch_memory": max_batch_memory("tp", "kv_split"),
-    "batch_slo": "IF(tpot_b1_ms>tpot_slo_ms,0,IF(decode_limit_total_ms<=tpot_slo_ms,batch_search_limit,"
-                 "batch_slo_bisection))",
+    "kv_gb_per_sequence_per_gpu": f"(kv_seq_full/kv_shards)/{num(GB)}",
+    "max_batch_memory": max_batch_memory("tp", "kv_shards"),
+    "batch_slo": "IF(NOT(meets_b1),0,IF(meets_limit,batch_search_limit,batch_slo_bisection))",
     "batch": "MIN(max_batch_memory,batch_slo,batch_search_limit)",
-    "ttft_ms": "prefill_total_ms",
-    "tpot_ms": "decode_total_ms",
-    "tpot_b1_ms": "decode_b1_total_ms",
+    "ttft_ms": f"{user_ttft_s('batch_eff')}*{num(MS_PER_S)}",
+    "tpot_ms": f"{user_tpot_s('decode_total_s', 'batch_eff')}*{num(MS_PER_S)}",
+    "tpot_b1_ms": f"{user_tpot_s('decode_b1_total_s', '1')}*{num(MS_PER_S)}",
+    "ttft_b1_ms": f"{user_ttft_s('1')}*{num(MS_PER_S)}",
+    "decode_step_ms": "decode_total_ms",
+    "prefill_ms": "prefill_total_ms",
     "replica_rps": "1/busy_s",
     "replicas": (f"IF(batch>=1,MAX(1,CEILING(MAX(qps/replica_rps-replica_tolerance,0),1)),\"{NA_TEXT}\")"),
     "gpus": _opt("replicas*tp", "replicas"),
@@ -607,11 +706,11 @@ RESULT_FORMULAS: dict[str, str] = {
 
 RULE_TEXTS: tuple[str, ...] = (
     "the weights (plus one sequence's KV cache) do not fit a GPU at this tp",
-    "one unloaded prefill misses the TTFT SLO; the wall is the part that dominates it",
-    "even batch 1 misses the TPOT SLO; the wall is the part that dominates the step",
+    "even unloaded, the first token misses the TTFT SLO; the wall is the part that dominates the prefill",
+    "even at batch 1 a user's TPOT misses the SLO; the wall is the part that dominates the decode step",
     "the replicas the traffic needs cost more than the budget",
     "the KV cache caps the batch below what the TPOT SLO would allow",
-    "at the batch the TPOT SLO allows, this resource is the busiest",
+    "at the batch the SLOs allow, this resource is the busiest",
 )
 """The binding rule of ``planner.walls`` (numbered 1-6 in ``binding_rule``), as a planner reads it."""
 
