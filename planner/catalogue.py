@@ -53,6 +53,7 @@ class Link(_Strict):
     gbs_bidirectional: PositiveFloat | None = None
     domain: PositiveInt = 8
     note: str = ""
+    source: str = ""
 
     @model_validator(mode="after")
     def _directions_agree(self) -> Link:
@@ -105,6 +106,7 @@ class Accelerator(_Strict):
     dense_peak_tflops: dict[Dtype, PositiveFloat]
     scaleup: Link | None = None
     pcie: Link | None = None
+    scaleout: Link | None = None  # per-GPU NIC bandwidth between hosts (KV transfer, pipeline hops); see planner.search
     tdp_w: PositiveFloat | None = None
     price: Price | None = None
     confidence: str = ""
@@ -411,8 +413,13 @@ class Model(_Strict):
 # ------------------------------------------------------------------------------------------------------ the lookup
 
 
+_DTYPE_SET = frozenset(DTYPES)
+
+
 def check_dtype(dtype: object, what: str = "dtype") -> str:
     """The canonical dtype for ``dtype`` (case-insensitive), or a ``PlannerError`` naming the valid ones."""
+    if dtype in _DTYPE_SET:
+        return dtype  # type: ignore[return-value]
     if isinstance(dtype, str):
         text = dtype.strip().lower()
         text = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float8": "fp8"}.get(
@@ -448,6 +455,7 @@ class Catalogue:
         self.families: dict[str, Family] = dict(families or {})
         self.efficiency_overrides: tuple[EfficiencyTable, ...] = tuple(efficiency_overrides)
         self._efficiency_cache: dict[tuple[str, str], Efficiency] = {}
+        self._found: dict[tuple[str, str], Any] = {}
         self.accelerators: dict[str, Accelerator] = {}
         self.models: dict[str, Model] = {}
         for acc in accelerators:
@@ -484,6 +492,9 @@ class Catalogue:
             )
 
     def _find(self, kind: str, ident: object, index: dict[str, str], entries: Mapping[str, Any]) -> Any:
+        found = self._found.get((kind, ident)) if isinstance(ident, str) else None
+        if found is not None:
+            return found
         if not isinstance(ident, str) or not ident.strip():
             raise PlannerError(f"{kind} must be a catalogue id (text), got {ident!r}; e.g. {next(iter(entries))!r}")
         key = _key(ident)
@@ -493,7 +504,10 @@ class Catalogue:
         candidates += [_SUFFIXES.sub("", c) for c in candidates]
         for candidate in candidates:
             if candidate in index:
-                return entries[index[candidate]]
+                entry = entries[index[candidate]]
+                if len(self._found) < 10_000:
+                    self._found[(kind, ident)] = entry
+                return entry
         raise unknown(kind, ident, list(entries))
 
     def accelerator(self, ident: object) -> Accelerator:

@@ -237,32 +237,31 @@ def step_time(
     overhead = step_overhead_s + sequences · sequence_overhead_s (kernel launches, scheduling, sampling; the
     callers pass layers × the per-layer figures; 0 for a floor).
     """
-    tp_arr = np.asarray(tp, dtype=float)
-    weights, experts, kv = np.asarray(weight_bytes), np.asarray(expert_weight_bytes), np.asarray(kv_bytes)
-    dense_flops, expert_flops = np.asarray(matmul_flops), np.asarray(expert_matmul_flops)
-    bytes_per_gpu = (weights + experts) / tp_arr + kv / np.asarray(kv_split)
-    flops_per_gpu = (dense_flops + expert_flops + np.asarray(attention_flops)) / tp_arr
-    memory_s = ((weights + experts / expert_bandwidth_fraction) / tp_arr + kv / np.asarray(kv_split)) / bandwidth
-    compute_s = ((dense_flops + expert_flops / expert_compute_fraction) / peak_flops
-                 + np.asarray(attention_flops) / attention_peak_flops) / tp_arr
-    message = np.asarray(tokens) * hidden_size * ACTIVATION_BYTES
-    ring_s = 2.0 * (tp_arr - 1.0) / tp_arr * message / link_bandwidth
-    network_s = np.where(tp_arr > 1, ALLREDUCES_PER_LAYER * layers * (ring_s + collective_latency_s), 0.0)
-    overhead_s = np.asarray(step_overhead_s, dtype=float) + np.asarray(sequences, dtype=float) * sequence_overhead_s
-    shape = np.broadcast_shapes(memory_s.shape, compute_s.shape, network_s.shape, overhead_s.shape)
-    return StepTime(
-        memory_s=np.broadcast_to(memory_s, shape),
-        compute_s=np.broadcast_to(compute_s, shape),
-        network_s=np.broadcast_to(network_s, shape),
-        overhead_s=np.broadcast_to(overhead_s, shape),
-        bytes_per_gpu=np.broadcast_to(bytes_per_gpu, shape),
-        flops_per_gpu=np.broadcast_to(flops_per_gpu, shape),
-    )
+    # plain arithmetic (works on floats and arrays alike): the scalar call stays cheap, arrays broadcast
+    bytes_per_gpu = (weight_bytes + expert_weight_bytes) / tp + kv_bytes / kv_split
+    flops_per_gpu = (matmul_flops + expert_matmul_flops + attention_flops) / tp
+    memory_s = ((weight_bytes + expert_weight_bytes / expert_bandwidth_fraction) / tp + kv_bytes / kv_split) / bandwidth
+    compute_s = ((matmul_flops + expert_matmul_flops / expert_compute_fraction) / peak_flops
+                 + attention_flops / attention_peak_flops) / tp
+    message = tokens * hidden_size * ACTIVATION_BYTES
+    ring_s = 2.0 * (tp - 1.0) / tp * message / link_bandwidth
+    network_s = ALLREDUCES_PER_LAYER * layers * (ring_s + collective_latency_s) * np.greater(tp, 1)
+    overhead_s = step_overhead_s + sequences * sequence_overhead_s
+    parts = [np.asarray(x, dtype=float) for x in (memory_s, compute_s, network_s, overhead_s, bytes_per_gpu,
+                                                  flops_per_gpu)]
+    shape = np.broadcast_shapes(*(x.shape for x in parts))
+    return StepTime(*(x if np.shape(x) == shape else np.broadcast_to(x, shape) for x in parts))
 
 
 def link_rates(acc: Accelerator, tp: np.ndarray, eff: Efficiency) -> tuple[np.ndarray, np.ndarray]:
     """Per-direction link bandwidth (bytes/s, times the link fraction) and per-collective latency (s) for each tp
     (the scale-up link within its domain, else PCIe; see ``Accelerator.tp_link``). tp = 1 gets (inf, 0)."""
+    if tp.size == 1:  # the common scalar case, without np.unique
+        link = acc.tp_link(int(tp.reshape(-1)[0]))
+        if link is None:
+            return np.full(tp.shape, np.inf), np.zeros(tp.shape)
+        latency_s = eff.scaleup_latency_s if link is acc.scaleup else eff.pcie_latency_s
+        return np.full(tp.shape, link.bytes_per_s * eff.link_fraction), np.full(tp.shape, latency_s)
     bandwidth = np.full(tp.shape, np.inf)
     latency = np.zeros(tp.shape)
     for value in np.unique(tp):

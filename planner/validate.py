@@ -13,6 +13,9 @@ MAX_SIZE = 1e15
 """Largest size any whichwall argument accepts (tokens, batch, qps...): beyond it the float arithmetic loses meaning."""
 
 
+_SCALAR_TYPES = (float, int, np.float64)
+
+
 def _describe(value: Any) -> str:
     return repr(value) if not isinstance(value, float) else f"{value:g}"
 
@@ -31,6 +34,12 @@ def as_array(
     Every element must be a finite real number, above ``minimum`` (or equal to it when ``inclusive``), at most
     ``maximum``, and a whole number when ``integer``. Text, booleans, None, NaN and infinities are refused.
     """
+    scalar = type(value) in _SCALAR_TYPES or (type(value) is np.ndarray and value.shape == () and value.dtype.kind == "f")
+    if scalar:  # the scalar fast path: same checks, no array machinery
+        x = float(value)
+        low_ok = x >= minimum if inclusive else x > minimum
+        if math.isfinite(x) and low_ok and x <= maximum and (not integer or x == round(x)):
+            return np.asarray(x)
     if isinstance(value, (str, bytes, bool)) or value is None:
         raise PlannerError(f"{name} must be a number, got {value!r}")
     try:
