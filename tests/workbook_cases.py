@@ -73,7 +73,7 @@ def expected(result: PlanResult) -> dict[str, Any]:
         out[f"util_{key}"] = result.walls.utilization[wall]
     out["binding_wall"] = result.walls.binding
     out["next_wall"] = result.walls.next
-    out["feasible"] = result.feasible
+    out["feasible"] = "yes" if result.feasible else "no"
     return out
 
 

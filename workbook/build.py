@@ -22,6 +22,7 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.chart import Reference, ScatterChart, Series
 from openpyxl.chart.marker import Marker
+from openpyxl.chart.shapes import GraphicalProperties
 from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter, quote_sheetname
@@ -746,6 +747,7 @@ def _plan_sheet(book: Book, spec: PlanSpec, result: PlanResult) -> None:
     for key, label in (("binding_wall", "binding wall"), ("binding_reason", "why"), ("next_wall", "next wall"),
                        ("advice", "change next"), ("feasible", "feasible (serves the traffic within budget)")):
         book.put(ws, row, 1, label, font=HEADER_FONT)
+        ws.cell(row, 1).alignment = Alignment(vertical="top")
         book.formula(ws, row, 2, F.RESULT_FORMULAS[key], name=key,
                      font=BIND_FONT if key == "binding_wall" else None,
                      fill=BIND_FILL if key == "binding_wall" else None)
@@ -851,7 +853,9 @@ def _roofline_sheet(book: Book, spec: PlanSpec) -> None:
         ws.column_dimensions[get_column_letter(i)].width = width
     _headers(book, ws, 4, 1, [h for _, h, _ in SWEEP_COLUMNS])
     keys = [k for k, _, _ in SWEEP_COLUMNS]
-    step_col0 = len(keys) + 3  # the steps sit to the right of the chart area
+    step_col0 = len(keys) + 14  # the steps sit to the right of the chart
+    book.put(ws, 3, step_col0, "Workings of each row: planner.roofline.step_time (seconds, bytes, FLOPs)",
+             font=NOTE_FONT)
     step_cols = [*F.STEP_ARGS, *F.STEP_PARTS]
     _headers(book, ws, 4, step_col0, step_cols)
     first = 5
@@ -882,8 +886,8 @@ def _roofline_sheet(book: Book, spec: PlanSpec) -> None:
             "tokens_per_s": f"{batch}*1000/{here('tpot_ms')}",
             "tflops": f"{here('flops_per_gpu')}/{here('total_s')}/1000000000000",
             "memory_gb": f"(weight_bytes_total/tp+{batch}*(kv_seq_full/kv_shards)+reserve_bytes)/1000000000",
-            "fits": f"{batch}<=max_batch_memory",
-            "meets": f"AND({here('tpot_ms')}<=tpot_slo_ms,{here('ttft_ms')}<=ttft_slo_ms)",
+            "fits": f"IF({batch}<=max_batch_memory,\"yes\",\"no\")",
+            "meets": f"IF(AND({here('tpot_ms')}<=tpot_slo_ms,{here('ttft_ms')}<=ttft_slo_ms),\"yes\",\"no\")",
         }
         for c, expr in cells.items():
             book.formula(ws, r, 1 + keys.index(c), expr, fmt=SWEEP_COLUMNS[keys.index(c)][2])
@@ -909,7 +913,7 @@ def _roofline_sheet(book: Book, spec: PlanSpec) -> None:
     book.formula(ws, row + 5, 3, "prefill_flops_per_gpu/prefill_total_s/1000000000000", fmt="#,##0.0")
     book.put(ws, row + 4, 1, "point", font=HEADER_FONT)
 
-    chart = ScatterChart()
+    chart = ScatterChart(scatterStyle="lineMarker")
     chart.title = "Roofline (log-log)"
     chart.style = 13
     chart.height, chart.width = 9.5, 16
@@ -923,19 +927,31 @@ def _roofline_sheet(book: Book, spec: PlanSpec) -> None:
     roof = Series(Reference(ws, min_col=3, min_row=row + 1, max_row=row + 3),
                   Reference(ws, min_col=2, min_row=row + 1, max_row=row + 3), title="roof (catalogue peaks)")
     roof.marker = Marker(symbol="none")
+    roof.smooth = False
     roof.graphicalProperties.line.solidFill = "1F3864"
     roof.graphicalProperties.line.width = 28000
     decode = Series(Reference(ws, min_col=1 + keys.index("tflops"), min_row=first, max_row=last),
                     Reference(ws, min_col=2, min_row=first, max_row=last), title="decode, batch 1…1024 and the plan's")
     decode.marker = Marker(symbol="circle", size=7)
+    decode.marker.graphicalProperties = GraphicalProperties(solidFill="2E75B6")
+    decode.marker.graphicalProperties.line.solidFill = "2E75B6"
+    decode.smooth = False
     decode.graphicalProperties.line.noFill = True
     prefill = Series(Reference(ws, min_col=3, min_row=row + 5, max_row=row + 5),
                      Reference(ws, min_col=2, min_row=row + 5, max_row=row + 5), title="prefill (one prompt)")
-    prefill.marker = Marker(symbol="diamond", size=10)
+    prefill.marker = Marker(symbol="diamond", size=11)
+    prefill.marker.graphicalProperties = GraphicalProperties(solidFill="C00000")
+    prefill.marker.graphicalProperties.line.solidFill = "C00000"
+    prefill.smooth = False
     prefill.graphicalProperties.line.noFill = True
     for s in (roof, decode, prefill):
         chart.series.append(s)
     ws.add_chart(chart, f"{get_column_letter(len(keys) + 2)}4")
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 1
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_area = f"A1:{get_column_letter(len(keys) + 12)}{row + 6}"
 
 
 # --------------------------------------------------------------------------------------------------------- about

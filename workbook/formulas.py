@@ -700,7 +700,8 @@ RESULT_FORMULAS: dict[str, str] = {
     "binding_reason": "INDEX(rule_texts,binding_rule)",
     "next_wall": _next_wall(),
     "advice": "INDEX(advice_texts,MATCH(binding_wall,advice_walls,0))",
-    "feasible": "AND(ISNUMBER(replicas),OR(NOT(ISNUMBER(budget_utilization)),budget_utilization<=1))",
+    "feasible": ("IF(AND(ISNUMBER(replicas),OR(NOT(ISNUMBER(budget_utilization)),budget_utilization<=1)),"
+                 "\"yes\",\"no\")"),
 }
 """Every result on the Plan sheet, by name; the names that are keys of the planner's ``values`` mean the same."""
 
