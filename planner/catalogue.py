@@ -21,8 +21,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from planner.efficiency import Efficiency, EfficiencyTable, build_efficiency, check_engine, efficiency_table_from_data
 from planner import yamlsafe
+from planner.efficiency import Efficiency, EfficiencyTable, build_efficiency, check_engine, efficiency_table_from_data
 from planner.errors import PlannerError, unknown
 from planner.units import BYTES_PER_ELEMENT, COMPUTE_FALLBACK, DTYPES, GB, TB, TERA, Dtype
 
@@ -571,7 +571,8 @@ def catalogue_from_data(data: Any, where: str = "catalogue") -> Catalogue:
     if isinstance(data, Mapping) and "num_hidden_layers" in data:
         return Catalogue([], [model_from_hf_config(data)])
     if not isinstance(data, Mapping):
-        raise PlannerError(f"{where}: expected a mapping with 'accelerators' and/or 'models' lists, got {type(data).__name__}")
+        raise PlannerError(f"{where}: expected a mapping with 'accelerators' and/or 'models' lists, "
+                           f"got {type(data).__name__}")
     extra = set(data) - {"families", "accelerators", "models", "efficiency"}
     if extra:
         raise PlannerError(f"{where}: unknown top-level keys {sorted(extra)}; expected families, accelerators, "

@@ -46,7 +46,7 @@ class Efficiency(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     bandwidth_fraction: Fraction = 1.0
-    compute_fraction: dict[Dtype, Fraction] = {d: 1.0 for d in DTYPES}  # type: ignore[misc]  # noqa: RUF012
+    compute_fraction: dict[Dtype, Fraction] = {d: 1.0 for d in DTYPES}  # type: ignore[misc]
     prefill_compute_fraction: Fraction | None = None
     link_fraction: Fraction = 1.0
     scaleup_latency_s: NonNegative = 0.0
@@ -95,10 +95,10 @@ class EfficiencyEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     bandwidth_fraction: Fraction | None = None
-    compute_fraction: dict[Dtype, Fraction] = {}  # noqa: RUF012
+    compute_fraction: dict[Dtype, Fraction] = {}
     prefill_compute_fraction: Fraction | None = None
     link_fraction: Fraction | None = None
-    collective_latency_us: dict[str, NonNegative] = {}  # noqa: RUF012
+    collective_latency_us: dict[str, NonNegative] = {}
     layer_overhead_us: NonNegative | None = None
     sequence_overhead_us: NonNegative | None = None
     request_overhead_ms: NonNegative | None = None
@@ -134,8 +134,16 @@ class EfficiencyEntry(BaseModel):
 class EfficiencyTable(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     default: EfficiencyEntry = EfficiencyEntry()
-    per_accelerator: dict[str, EfficiencyEntry] = {}  # noqa: RUF012
-    engines: dict[str, EfficiencyEntry] = {}  # noqa: RUF012
+    per_accelerator: dict[str, EfficiencyEntry] = {}
+    engines: dict[str, EfficiencyEntry] = {}
+
+
+class ScaleOutDefault(BaseModel):
+    """Scale-out NIC bandwidth per GPU for accelerators whose catalogue entry has no ``scaleout`` link."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    gbs_per_direction: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    source: str
 
 
 class ServingAssumptions(BaseModel):
@@ -143,6 +151,7 @@ class ServingAssumptions(BaseModel):
     memory_reserve_fraction: Annotated[float, Field(ge=0, lt=1)]
     memory_reserve_source: str
     efficiency: EfficiencyTable
+    scaleout_default: ScaleOutDefault | None = None
 
 
 @lru_cache(maxsize=1)
@@ -200,6 +209,13 @@ def build_efficiency(accelerator_id: str, engine: str, overrides: tuple[Efficien
             if entry.source:
                 sources.append(entry.source.strip())
     return Efficiency(**values, replicate_kv=True, source=" | ".join(dict.fromkeys(sources)))
+
+
+def default_efficiency(engine: object = None) -> Efficiency:
+    """The efficiencies an accelerator with no entries of its own gets on ``engine`` (e.g. a planner's own GPU)."""
+    from planner.catalogue import get_catalogue  # catalogue imports this module; import it late
+
+    return get_catalogue().efficiency("", engine)
 
 
 def expected_efficiency(accelerator_id: str, engine: object = None) -> Efficiency:

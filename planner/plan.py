@@ -21,7 +21,6 @@ import numpy as np
 from planner import walls as W
 from planner.catalogue import Accelerator, Catalogue, Model, get_catalogue
 from planner.efficiency import Efficiency, expected_efficiency
-from planner.serving import serving_times
 from planner.errors import PlannerError
 from planner.roofline import (
     StepTime,
@@ -33,6 +32,7 @@ from planner.roofline import (
     prefill_step,
     weight_bytes,
 )
+from planner.serving import serving_times
 from planner.spec import PlanSpec
 from planner.topology import (
     kv_bytes_per_sequence_per_gpu,
@@ -318,7 +318,8 @@ def _advice(binding: str, spec: PlanSpec, model: Model, acc: Accelerator, op: Op
         tips = [f"each decode step reads {gb:.2f} GB per GPU: fewer bytes (fp8/int4 weights, fp8 KV) or faster "
                 f"memory (h200-sxm 4.8 TB/s, b200 7.7 TB/s) cut it directly"]
         if op.batch_slo >= op.max_batch_memory:
-            tips.append("memory capacity also limits the batch: more HBM lets the weight read amortize over more tokens")
+            tips.append("memory capacity also limits the batch: more HBM lets the weight read amortize over more "
+                        "tokens")
         else:
             tips.append("a looser TPOT SLO lets the batch grow and amortize the weight read")
         return tips

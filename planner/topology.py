@@ -102,8 +102,13 @@ def smallest_tp(
     )
 
 
+REPLICA_TOLERANCE = 1e-9
+"""Slack when rounding replicas up: ceil(qps / rps − 1e-9), so an exact multiple (up to float error) needs no extra
+replica."""
+
+
 def replicas_needed(qps: float, replica_rps: float) -> int:
     """Replicas needed to serve ``qps`` requests/s when one replica serves ``replica_rps``: ceil(qps / rps)."""
     if replica_rps <= 0 or not math.isfinite(replica_rps):
         raise PlannerError(f"a replica's capacity must be a positive number of requests/s, got {replica_rps!r}")
-    return max(1, math.ceil(qps / replica_rps - 1e-9))
+    return max(1, math.ceil(qps / replica_rps - REPLICA_TOLERANCE))

@@ -34,7 +34,8 @@ def as_array(
     Every element must be a finite real number, above ``minimum`` (or equal to it when ``inclusive``), at most
     ``maximum``, and a whole number when ``integer``. Text, booleans, None, NaN and infinities are refused.
     """
-    scalar = type(value) in _SCALAR_TYPES or (type(value) is np.ndarray and value.shape == () and value.dtype.kind == "f")
+    scalar = type(value) in _SCALAR_TYPES or (
+        type(value) is np.ndarray and value.shape == () and value.dtype.kind == "f")
     if scalar:  # the scalar fast path: same checks, no array machinery
         x = float(value)
         low_ok = x >= minimum if inclusive else x > minimum

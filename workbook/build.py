@@ -32,7 +32,12 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from planner import walls as W
 from planner.catalogue import Accelerator, Catalogue, Model, get_catalogue
-from planner.efficiency import BURST_REFERENCE_OUTPUT_TOKENS, expected_efficiency, serving_assumptions
+from planner.efficiency import (
+    BURST_REFERENCE_OUTPUT_TOKENS,
+    default_efficiency,
+    expected_efficiency,
+    serving_assumptions,
+)
 from planner.plan import BATCH_SEARCH_LIMIT, PlanResult, evaluate
 from planner.report import REQUIREMENT_FIELDS, RESULT_FIELDS
 from planner.roofline import ALLREDUCES_PER_LAYER, CROSSOVER_SEARCH_LIMIT
@@ -405,7 +410,7 @@ def _efficiency_sheet(book: Book, cat: Catalogue) -> None:
     ws.column_dimensions["B"].width = 16
     ws.column_dimensions[get_column_letter(len(keys))].width = 80
     _headers(book, ws, 5, 1, ["id@engine", "accelerator", "engine", *(h for _, h, _ in EFF_COLUMNS), "source"])
-    rows = [("default", e, expected_efficiency("\x00default", e)) for e in ENGINES]
+    rows = [("default", e, default_efficiency(e)) for e in ENGINES]
     rows += [(a.id, e, expected_efficiency(a.id, e)) for a in cat.accelerators.values() for e in ENGINES]
     first = 6
     for i, (acc_id, engine, eff) in enumerate(rows):

@@ -28,6 +28,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from planner import topology
 from planner import walls as W
 from planner.plan import BATCH_SEARCH_LIMIT
 from planner.roofline import ALLREDUCES_PER_LAYER, CROSSOVER_SEARCH_LIMIT
@@ -37,7 +38,7 @@ from planner.units import ACTIVATION_BYTES, GB, MS_PER_S, TB, TERA, US_PER_S
 NA_TEXT = "n/a"
 """What a cell shows where the planner's value is None."""
 
-REPLICA_TOLERANCE = 1e-9
+REPLICA_TOLERANCE = topology.REPLICA_TOLERANCE
 """``planner.topology.replicas_needed`` rounds qps / rps − 1e-9 up, so an exact multiple needs no extra replica."""
 
 SLO_LADDER_STEPS = math.ceil(math.log2(BATCH_SEARCH_LIMIT - 1)) + 1
