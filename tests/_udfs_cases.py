@@ -51,6 +51,8 @@ GOOD: dict[str, tuple[Any, ...]] = {
     "GPU_HOUR_PRICE": ("h100",),
     "COST_PER_MONTH": ("h100", 8.0),
     "COST_PER_MILLION_TOKENS": ("h100", 1000.0, 1.0),
+    "BEST_CONFIG": (M70, 20.0, 1024.0, 256.0, 1000.0, 50.0, 50_000.0, [["h100"], ["h200"]], "fp8"),
+    "PARETO": (M70, 20.0, 1024.0, 256.0, 1000.0, 50.0, None, "h100,h200", [["fp8", "bf16"]]),
 }
 """A good call of each function (a test fails if a function in ``udfs.__all__`` is missing here)."""
 

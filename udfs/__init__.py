@@ -43,6 +43,7 @@ from udfs.functions import (
     WALLS,
     WEIGHT_GB,
 )
+from udfs.search_functions import BEST_CONFIG, PARETO
 
 use_conf_catalogue()
 
@@ -84,4 +85,6 @@ __all__ = [
     "TOTAL_PARAMS_B",
     "WALLS",
     "WEIGHT_GB",
+    "BEST_CONFIG",
+    "PARETO",
 ]

@@ -52,20 +52,30 @@ How every function behaves:
 """
 
 
+def _position(f: Callable[..., Any]) -> tuple[bool, str, int]:
+    """Where ``f`` is defined: ``udfs/functions.py`` first (the design loop's order), then other modules."""
+    code = inspect.unwrap(f).__code__
+    return (inspect.getmodule(inspect.unwrap(f)) is not F, code.co_filename, code.co_firstlineno)
+
+
 def excel_functions() -> list[Callable[..., Any]]:
-    """``udfs.__all__`` in the order ``udfs/functions.py`` defines them (the design loop's order)."""
+    """``udfs.__all__`` in the order ``udfs/functions.py`` defines them (the design loop's order), then the
+    functions of other modules (e.g. ``udfs/search_functions.py``) in their order."""
     funcs = [getattr(udfs, name) for name in udfs.__all__]
-    return sorted(funcs, key=lambda f: inspect.unwrap(f).__code__.co_firstlineno)
+    return sorted(funcs, key=_position)
 
 
 def sections() -> list[tuple[str, list[Callable[..., Any]]]]:
-    """(section title, functions) from the section comments of ``udfs/functions.py``."""
-    lines = inspect.getsource(F).splitlines()
-    starts = [(i + 1, m.group(1)) for i, line in enumerate(lines) if (m := _SECTION.match(line))]
+    """(section title, functions) from the section comments of the module each function is defined in."""
+    starts: dict[Any, list[tuple[int, str]]] = {}
     out: dict[str, list[Callable[..., Any]]] = {}
     for f in excel_functions():
+        module = inspect.getmodule(inspect.unwrap(f))
+        if module not in starts:
+            lines = inspect.getsource(module).splitlines()  # type: ignore[arg-type]
+            starts[module] = [(i + 1, m.group(1)) for i, line in enumerate(lines) if (m := _SECTION.match(line))]
         line = inspect.unwrap(f).__code__.co_firstlineno
-        title = next((t for start, t in reversed(starts) if start < line), "functions")
+        title = next((t for start, t in reversed(starts[module]) if start < line), "functions")
         out.setdefault(title, []).append(f)
     return list(out.items())
 
