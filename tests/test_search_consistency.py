@@ -144,3 +144,20 @@ def test_expert_parallel_swaps_the_expert_all_reduce_for_two_all_to_alls() -> No
         assert got["max_batch_memory"] == base["max_batch_memory"]  # same bytes per GPU
     with pytest.raises(Exception, match="not a configuration"):
         S.config_times(spec, acc.id, "fp8", "fp8", 4, 1, 3, b, CAT)
+
+
+def test_the_batch_grid_agrees_with_the_operating_points() -> None:
+    """``evaluate_grid`` (the benchmark's path: every batch of a grid) finds the same cheapest plan as the search's
+    operating points when the grid reaches their batches: cost only falls as the batch grows within the SLOs."""
+    spec = spec_for("70b-chat")
+    space = S.search_space(spec, CAT, accelerators=["h100-sxm", "l40s", "mi300x"], dtypes=["fp8", "bf16"],
+                           kv_dtypes=["fp8"], disaggregated=False)
+    batches = np.arange(1, 2049)
+    count, found = S.evaluate_grid(spec, batches, CAT, space)
+    rows = sum(len(S._configs(CAT.model(spec.model), acc, space)) * len(space.dtypes_for(acc))
+               for acc in space.accelerators)
+    assert count == rows * len(batches)
+    best = S.search(spec, CAT, space, pareto=False).best()
+    assert best is not None and best.batch <= batches[-1]
+    assert found["cheapest_usd_month"] == best.usd_month
+    assert 0 < found["meets_slos"] < count

@@ -223,11 +223,12 @@ def _search_sheets(result: S.SearchResult, relaxation: S.Relaxation | None,
                    top: int) -> list[tuple[str, list[list[Any]]]]:
     header = ["rank", *S.TABLE_HEADER]
     plans = result.plans(top=max(top, 100))
-    sheets = [("Search", [header, *[[i, *r] for i, r in enumerate(S.table_rows(plans), 1)]]),
-              ("Pareto", [S.TABLE_HEADER, *S.table_rows(result.pareto())]),
-              ("Compare", [["", *S.MODES], *[[label, *[
-                  (getattr(b, key) if b is not None else None) for b in (result.best(m) for m in S.MODES)]]
-                  for key, label in COMPARE_ROWS]])]
+    best = [result.best(m) for m in S.MODES]
+    sheets: list[tuple[str, list[list[Any]]]] = [
+        ("Search", [header, *[[i, *r] for i, r in enumerate(S.table_rows(plans), 1)]]),
+        ("Pareto", [list(S.TABLE_HEADER), *S.table_rows(result.pareto())]),
+        ("Compare", [["", *S.MODES], *[[label, *[getattr(b, key) if b is not None else None for b in best]]
+                                       for key, label in COMPARE_ROWS]])]
     winner = result.winner
     if winner is not None:
         rows: list[list[Any]] = [["wall", "utilization", "headroom", "binds?"]]
