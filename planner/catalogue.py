@@ -16,30 +16,40 @@ from collections.abc import Iterable, Mapping
 from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from planner import yamlsafe
 from planner.efficiency import Efficiency, EfficiencyTable, build_efficiency, check_engine, efficiency_table_from_data
-from planner.errors import PlannerError, unknown
+from planner.errors import PlannerError, short, unknown
 from planner.units import BYTES_PER_ELEMENT, COMPUTE_FALLBACK, DTYPES, GB, TB, TERA, Dtype
+from planner.validate import MAX_SIZE
 
 CATALOGUE_ENV = "WHICHWALL_CATALOGUE"
 """Environment variable naming user catalogue files (separated by the OS path separator)."""
+
+MAX_CATALOGUE_BYTES = 10_000_000
+"""A user catalogue is a few kilobytes (the shipped ones are ~100 kB); over 10 MB is refused before it is read."""
 
 PARAM_TOLERANCE = 0.03
 """Largest relative gap allowed between the architecture's parameter count and the published total (published
 totals are rounded, and biases/norms the count leaves out are well under 1%)."""
 
-PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-PositiveInt = Annotated[int, Field(gt=0)]
-NonNegativeInt = Annotated[int, Field(ge=0)]
+SMALLEST_FIGURE = 1e-3
+"""Smallest catalogue figure accepted (GB, TB/s, TFLOP/s, GB/s, $/hour...): below it the arithmetic overflows."""
+
+PositiveFloat = Annotated[float, Field(ge=SMALLEST_FIGURE, le=MAX_SIZE, allow_inf_nan=False)]
+PositiveInt = Annotated[int, Field(gt=0, le=MAX_SIZE)]
+NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_SIZE)]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_T = TypeVar("_T", bound=_Strict)
 
 
 # ---------------------------------------------------------------------------------------------------- accelerators
@@ -427,7 +437,7 @@ def check_dtype(dtype: object, what: str = "dtype") -> str:
         )
         if text in DTYPES:
             return text
-    raise PlannerError(f"unknown {what} {dtype!r}; valid: {', '.join(DTYPES)}")
+    raise PlannerError(f"unknown {what} {short(dtype)}; valid: {', '.join(DTYPES)}")
 
 
 def dtype_bytes(dtype: str) -> float:
@@ -542,12 +552,22 @@ def _describe(exc: ValidationError, where: str) -> PlannerError:
     for err in exc.errors()[:5]:
         loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}" + (f" (got {err['input']!r})" if err["type"] != "value_error" else ""))
+        if err["type"] == "missing":
+            parts.append(f"{loc}: required")
+            continue
+        parts.append((f"{loc}: " if loc else "") + msg
+                     + (f" (got {short(err['input'])})" if err["type"] != "value_error" else ""))
     return PlannerError(f"{where}: " + "; ".join(parts))
 
 
 def _read_structured(path: Path) -> Any:
     try:
+        if path.is_dir():
+            raise PlannerError(f"catalogue {str(path)!r} is a folder; give a YAML or JSON catalogue file (or a "
+                               f"model's config.json)")
+        if path.stat().st_size > MAX_CATALOGUE_BYTES:
+            raise PlannerError(f"catalogue file {str(path)!r} is {path.stat().st_size:,} bytes; a catalogue is at "
+                               f"most {MAX_CATALOGUE_BYTES:,} bytes of YAML or JSON")
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PlannerError(f"cannot read catalogue file {str(path)!r}: {exc.strerror or exc}") from None
@@ -561,6 +581,24 @@ def _read_structured(path: Path) -> Any:
         raise PlannerError(f"catalogue file {str(path)!r} is not valid JSON: {exc}") from None
     except RecursionError:
         raise PlannerError(f"catalogue file {str(path)!r} is nested too deeply") from None
+    except ValueError:  # an integer of thousands of digits
+        raise PlannerError(f"catalogue file {str(path)!r} is not valid JSON: a number has thousands of digits"
+                           ) from None
+
+
+def _entries(data: Mapping[str, Any], key: str, kind: type[_T], where: str) -> list[_T]:
+    """The ``key`` list of a catalogue mapping, each entry validated as ``kind``; errors name the entry."""
+    entries = data.get(key) or []
+    if not isinstance(entries, list):
+        raise PlannerError(f"{where}: {key} must be a list of entries (- id: ...), got {short(entries)}")
+    out = []
+    for i, entry in enumerate(entries):
+        ident = entry.get("id") if isinstance(entry, Mapping) else None
+        try:
+            out.append(kind.model_validate(entry))
+        except ValidationError as exc:
+            raise _describe(exc, f"{where}: {key}[{i}]" + (f" ({short(ident)})" if ident else "")) from None
+    return out
 
 
 def catalogue_from_data(data: Any, where: str = "catalogue") -> Catalogue:
@@ -569,7 +607,10 @@ def catalogue_from_data(data: Any, where: str = "catalogue") -> Catalogue:
     A Hugging Face ``config.json`` (it has ``num_hidden_layers``) is read as one model.
     """
     if isinstance(data, Mapping) and "num_hidden_layers" in data:
-        return Catalogue([], [model_from_hf_config(data)])
+        try:
+            return Catalogue([], [model_from_hf_config(data)])
+        except PlannerError as exc:
+            raise PlannerError(f"{where}: {exc}") from None
     if not isinstance(data, Mapping):
         raise PlannerError(f"{where}: expected a mapping with 'accelerators' and/or 'models' lists, "
                            f"got {type(data).__name__}")
@@ -577,14 +618,15 @@ def catalogue_from_data(data: Any, where: str = "catalogue") -> Catalogue:
     if extra:
         raise PlannerError(f"{where}: unknown top-level keys {sorted(extra)}; expected families, accelerators, "
                            f"models, efficiency")
+    families_data = data.get("families") or {}
+    if not isinstance(families_data, Mapping):
+        raise PlannerError(f"{where}: families must be a mapping of family name: ranges, got {short(families_data)}")
     try:
-        families = {k: Family.model_validate(v) for k, v in (data.get("families") or {}).items()}
-        accs = [Accelerator.model_validate(a) for a in (data.get("accelerators") or [])]
-        models = [Model.model_validate(m) for m in (data.get("models") or [])]
+        families = {k: Family.model_validate(v) for k, v in families_data.items()}
     except ValidationError as exc:
-        raise _describe(exc, where) from None
-    except (AttributeError, TypeError) as exc:
-        raise PlannerError(f"{where}: malformed entry ({exc})") from None
+        raise _describe(exc, f"{where}: families") from None
+    accs = _entries(data, "accelerators", Accelerator, where)
+    models = _entries(data, "models", Model, where)
     overrides = (efficiency_table_from_data(data["efficiency"], where),) if data.get("efficiency") else ()
     return Catalogue(accs, models, families, overrides)
 
@@ -600,6 +642,16 @@ TIED_BY_DEFAULT_TYPES = frozenset({"gemma", "gemma2", "gemma3_text"})
 
 ALTERNATING_WINDOW_TYPES = frozenset({"gemma2"})
 """config.json model types whose layers alternate sliding-window (local) and global attention, half each."""
+
+
+def _first(config: Mapping[str, Any], *keys: str) -> Any:
+    """``config[keys[0]] or config[keys[1]] or ...``; a ``KeyError`` naming the first key when all are absent."""
+    for key in keys:
+        if config.get(key):
+            return config[key]
+    if all(config.get(key) is None for key in keys):
+        raise KeyError(keys[0])
+    return config.get(keys[-1])
 
 
 def model_from_hf_config(config: Mapping[str, Any], model_id: str | None = None) -> Model:
@@ -635,7 +687,7 @@ def model_from_hf_config(config: Mapping[str, Any], model_id: str | None = None)
         if experts:
             moe = {
                 "experts": int(experts),
-                "experts_per_token": int(c.get("num_experts_per_tok") or c.get("experts_per_token")),
+                "experts_per_token": int(_first(c, "num_experts_per_tok", "experts_per_token")),
                 "shared_experts": int(c.get("n_shared_experts") or 0),
                 "expert_intermediate_size": int(c.get("moe_intermediate_size") or c["intermediate_size"]),
                 "first_dense_layers": int(c.get("first_k_dense_replace") or 0),
@@ -662,7 +714,7 @@ def model_from_hf_config(config: Mapping[str, Any], model_id: str | None = None)
             "tie_word_embeddings": bool(c.get("tie_word_embeddings",
                                               str(c.get("model_type")) in TIED_BY_DEFAULT_TYPES)),
             "attention": attention,
-            "intermediate_size": int(c.get("intermediate_size") or c.get("moe_intermediate_size")),
+            "intermediate_size": int(_first(c, "intermediate_size", "moe_intermediate_size")),
             "moe": moe,
             "sliding_window": window,
             "max_context_tokens": c.get("max_position_embeddings"),
@@ -670,8 +722,8 @@ def model_from_hf_config(config: Mapping[str, Any], model_id: str | None = None)
         }
     except KeyError as exc:
         raise PlannerError(f"config.json is missing {exc.args[0]!r}, which whichwall needs to size the model") from None
-    except (TypeError, ValueError) as exc:
-        raise PlannerError(f"config.json has a field of the wrong type: {exc}") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise PlannerError(f"config.json has a field of the wrong type: {exc}; sizes are whole numbers") from None
     try:
         return Model.model_validate(data)
     except ValidationError as exc:

@@ -15,11 +15,15 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from planner.errors import PlannerError
+from planner.errors import PlannerError, short
 from planner.units import DTYPES, MS_PER_S, US_PER_S, Dtype
+from planner.validate import MAX_SIZE
 
-Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+SMALLEST_FRACTION = 1e-3
+"""Smallest efficiency fraction accepted (fits stay above 0.05): below it the arithmetic overflows."""
+
+Fraction = Annotated[float, Field(ge=SMALLEST_FRACTION, le=1, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, le=MAX_SIZE, allow_inf_nan=False)]
 Exponent = Annotated[float, Field(ge=-2, le=3, allow_inf_nan=False)]
 
 ENGINES = ("any", "trtllm", "vllm", "sglang")
@@ -166,8 +170,8 @@ def efficiency_table_from_data(data: Any, where: str) -> EfficiencyTable:
         return EfficiencyTable.model_validate(data or {})
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise PlannerError(f"{where}: efficiency.{loc}: {err['msg']} (got {err.get('input')!r})") from None
+        loc = "".join(f".{p}" for p in err["loc"])
+        raise PlannerError(f"{where}: efficiency{loc}: {err['msg']} (got {short(err.get('input'))})") from None
 
 
 def memory_reserve_fraction() -> float:
@@ -182,7 +186,7 @@ def check_engine(engine: object) -> str:
     text = str(engine).strip().lower().replace("-", "").replace("_", "")
     text = {"tensorrtllm": "trtllm", "trt": "trtllm"}.get(text, text)
     if text not in ENGINES:
-        raise PlannerError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
+        raise PlannerError(f"unknown engine {short(engine)}; valid: {', '.join(ENGINES)}")
     return text
 
 

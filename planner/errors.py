@@ -10,6 +10,15 @@ class PlannerError(ValueError):
     """Bad input to whichwall: the message names the bad value and what would be right."""
 
 
+def short(value: object, limit: int = 80) -> str:
+    """``repr(value)``, cut to about ``limit`` characters: an error message quotes the bad value, not a megabyte."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print (over sys.get_int_max_str_digits() digits)
+        return "a number with thousands of digits"
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
 def closest(value: str, choices: Iterable[str], n: int = 3) -> list[str]:
     """The valid choices nearest to ``value`` (case-insensitive), best first."""
     choice_list = list(choices)
@@ -23,6 +32,6 @@ def closest(value: str, choices: Iterable[str], n: int = 3) -> list[str]:
 def unknown(kind: str, value: object, choices: Iterable[str]) -> PlannerError:
     """A ``PlannerError`` for an unknown id, naming the closest valid ids."""
     choice_list = sorted(set(choices))
-    near = closest(str(value), choice_list)
+    near = closest(str(value)[:1000], choice_list)
     hint = f"closest: {', '.join(near)}" if near else f"valid: {', '.join(choice_list[:12])}"
-    return PlannerError(f"unknown {kind} {value!r}; {hint}")
+    return PlannerError(f"unknown {kind} {short(value)}; {hint}")

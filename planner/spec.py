@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -9,14 +10,17 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from planner import yamlsafe
 from planner.catalogue import check_dtype
 from planner.efficiency import check_engine
-from planner import yamlsafe
-from planner.errors import PlannerError
+from planner.errors import PlannerError, short
 from planner.validate import MAX_SIZE
 
 MAX_SPEC_BYTES = 1_000_000
 """A spec file is a few hundred bytes; anything over a megabyte is refused before it is parsed."""
+
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+"""Characters no spreadsheet cell (XML 1.0) can hold; tab, newline and carriage return are fine."""
 
 Positive = Annotated[float, Field(gt=0, le=MAX_SIZE, allow_inf_nan=False)]
 Tokens = Annotated[int, Field(gt=0, le=10_000_000)]
@@ -50,6 +54,15 @@ class PlanSpec(BaseModel):
     accelerators: list[str] = []
     dtypes: list[str] = []
     notes: str = Field(default="", max_length=10_000)
+
+    @field_validator("name", "notes")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        bad = CONTROL_CHARACTERS.search(value)
+        if bad:
+            raise ValueError(f"contains the control character {bad.group()!r} at position {bad.start() + 1}, which "
+                             f"a workbook cell cannot hold; use printable text (tabs and newlines are fine)")
+        return value
 
     @field_validator("dtype", "kv_dtype")
     @classmethod
@@ -92,7 +105,7 @@ def _field_errors(exc: ValidationError, where: str) -> PlannerError:
         elif err["type"] == "missing":
             lines.append(f"{field}: required")
         else:
-            lines.append(f"{field}: {msg} (got {err.get('input')!r})")
+            lines.append(f"{field}: {msg} (got {short(err.get('input'))})")
     return PlannerError(f"{where}: " + "; ".join(lines))
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from planner.errors import PlannerError
+from planner.errors import PlannerError, short
 
 MAX_SIZE = 1e15
 """Largest size any whichwall argument accepts (tokens, batch, qps...): beyond it the float arithmetic loses meaning."""
@@ -36,19 +36,21 @@ def as_array(
     """
     scalar = type(value) in _SCALAR_TYPES or (
         type(value) is np.ndarray and value.shape == () and value.dtype.kind == "f")
-    if scalar:  # the scalar fast path: same checks, no array machinery
+    if scalar and not (type(value) is int and abs(value) > maximum):  # the scalar fast path: same checks, no arrays
         x = float(value)
         low_ok = x >= minimum if inclusive else x > minimum
         if math.isfinite(x) and low_ok and x <= maximum and (not integer or x == round(x)):
             return np.asarray(x)
     if isinstance(value, (str, bytes, bool)) or value is None:
-        raise PlannerError(f"{name} must be a number, got {value!r}")
+        raise PlannerError(f"{name} must be a number, got {short(value)}")
     try:
         arr = np.asarray(value, dtype=float)
+    except OverflowError:  # a Python int beyond any float
+        raise PlannerError(f"{name} must be at most {maximum:g}, got a number of more than 308 digits") from None
     except (TypeError, ValueError):
-        raise PlannerError(f"{name} must be a number or a range of numbers, got {value!r}") from None
+        raise PlannerError(f"{name} must be a number or a range of numbers, got {short(value)}") from None
     if arr.dtype == object:
-        raise PlannerError(f"{name} must be numeric, got {value!r}")
+        raise PlannerError(f"{name} must be numeric, got {short(value)}")
     if arr.size == 0:
         raise PlannerError(f"{name} is empty; give at least one number")
     bad = ~np.isfinite(arr)

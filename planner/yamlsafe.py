@@ -1,5 +1,6 @@
 """Strict, safe YAML for files people write: no object construction (SafeLoader), no anchors/aliases (no
-'billion laughs' expansion), no duplicate keys (the second ``qps:`` would silently win), and one-line errors."""
+'billion laughs' expansion), no duplicate keys (the second ``qps:`` would silently win), and one-line errors (also
+for scalars the safe constructors cannot build, such as the date 2026-02-30 or an integer of 5,000 digits)."""
 
 from __future__ import annotations
 
@@ -52,3 +53,7 @@ def load(text: str, where: str) -> Any:
         raise PlannerError(f"{where} is not valid YAML: {one_line(exc)}") from None
     except RecursionError:
         raise PlannerError(f"{where} is nested too deeply to be a whichwall file") from None
+    except (ValueError, OverflowError) as exc:  # a scalar the safe constructors cannot build: 2026-02-30, 9999…
+        problem = "a number with thousands of digits" if "digits" in str(exc) else " ".join(str(exc).split())
+        raise PlannerError(f"{where} is not valid YAML: a value cannot be read ({problem}); write numbers "
+                           f"plainly, and quote dates and other text") from None
