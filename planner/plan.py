@@ -126,7 +126,7 @@ def operating_point(
                           float(tpot), float(ttft), float(tpot1), float(ttft1))
 
 
-def choose_tp(model: Model, acc: Accelerator, spec: PlanSpec) -> int:
+def choose_tp(model: Model, acc: Accelerator, spec: PlanSpec, eff: Efficiency | None = None) -> int:
     """``spec.tp`` if given, else the smallest tensor-parallel size that holds the weights and one sequence and
     meets both SLOs at batch 1; else the smallest that fits; else the largest the accelerator allows."""
     if spec.tp is not None:
@@ -135,7 +135,7 @@ def choose_tp(model: Model, acc: Accelerator, spec: PlanSpec) -> int:
     choices = tp_choices(acc)
     fitting = []
     for tp in choices:
-        op = operating_point(model, acc, spec, tp)
+        op = operating_point(model, acc, spec, tp, eff)
         if op.max_batch_memory >= 1:
             fitting.append(tp)
             if op.batch >= 1:
@@ -195,8 +195,9 @@ def evaluate(spec: PlanSpec, catalogue: Catalogue | None = None) -> PlanResult:
             f"input_tokens + output_tokens = {context:,} exceeds {model.id}'s context window of "
             f"{model.max_context_tokens:,} tokens; shorten the prompt or the answer")
     acc.compute_dtype(spec.dtype)  # a clear error now if the accelerator has no rate for this dtype
-    tp = choose_tp(model, acc, spec)
-    op = operating_point(model, acc, spec, tp)
+    eff = cat.efficiency(acc.id, spec.engine)  # this catalogue's: a --catalogue file's efficiency section counts
+    tp = choose_tp(model, acc, spec, eff)
+    op = operating_point(model, acc, spec, tp, eff)
     price = spec.usd_per_gpu_hour or acc.usd_per_gpu_hour
     if spec.budget_usd_month is not None and price is None:
         raise PlannerError(

@@ -32,16 +32,12 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from planner import walls as W
 from planner.catalogue import Accelerator, Catalogue, Model, get_catalogue
-from planner.efficiency import (
-    BURST_REFERENCE_OUTPUT_TOKENS,
-    default_efficiency,
-    expected_efficiency,
-    serving_assumptions,
-)
+from planner.efficiency import BURST_REFERENCE_OUTPUT_TOKENS, serving_assumptions
+from planner.errors import PlannerError, short
 from planner.plan import BATCH_SEARCH_LIMIT, PlanResult, evaluate
 from planner.report import REQUIREMENT_FIELDS, RESULT_FIELDS
 from planner.roofline import ALLREDUCES_PER_LAYER, CROSSOVER_SEARCH_LIMIT
-from planner.spec import PlanSpec, default_spec
+from planner.spec import CONTROL_CHARACTERS, PlanSpec, default_spec
 from planner.topology import TP_CHOICES
 from planner.units import ACTIVATION_BYTES, BYTES_PER_ELEMENT, COMPUTE_FALLBACK, DTYPES, HOURS_PER_MONTH, US_PER_S
 from workbook import cache
@@ -133,6 +129,11 @@ class Book:
         """Write a literal (text is always text, even when it starts with = + - @). Returns the address."""
         cell = ws.cell(row, col)
         if isinstance(value, str):
+            bad = CONTROL_CHARACTERS.search(value)
+            if bad:  # a user catalogue's name, note or source (spec text is checked when the spec is read)
+                raise PlannerError(f"the text {short(value)} for {ws.title}!{cell.coordinate} contains the control "
+                                   f"character {bad.group()!r}, which a workbook cell cannot hold; remove it from "
+                                   f"the catalogue or spec it came from")
             cell.value = value
             cell.data_type = "s"
             if value[:1] in ("=", "+", "-", "@"):
@@ -309,7 +310,8 @@ def _catalogue_sheet(book: Book, cat: Catalogue, result: PlanResult) -> None:
     _headers(book, ws, 5, 1, [c.header for c in ACC_COLUMNS])
     accs = list(cat.accelerators.values())
     if len(accs) > ACC_CAPACITY:
-        raise ValueError(f"the catalogue has {len(accs)} accelerators; a plan workbook holds {ACC_CAPACITY}")
+        raise PlannerError(f"the catalogue has {len(accs)} accelerators (built-in plus user catalogue files); a plan "
+                           f"workbook holds {ACC_CAPACITY}: use user catalogue files with fewer accelerators")
     for r, acc in enumerate(accs, start=ACC_FIRST_ROW):
         for c, col in enumerate(ACC_COLUMNS, start=1):
             value = col.get(acc) if col.get else None
@@ -339,7 +341,8 @@ def _catalogue_sheet(book: Book, cat: Catalogue, result: PlanResult) -> None:
     _headers(book, ws, MODEL_HEADER_ROW, 1, [c.header for c in columns])
     models = list(cat.models.values())
     if len(models) > MODEL_CAPACITY:
-        raise ValueError(f"the catalogue has {len(models)} models; a plan workbook holds {MODEL_CAPACITY}")
+        raise PlannerError(f"the catalogue has {len(models)} models (built-in plus user catalogue files); a plan "
+                           f"workbook holds {MODEL_CAPACITY}: use user catalogue files with fewer models")
     derived = {d.key: d for d in F.MODEL_DERIVED}
     last_model = MODEL_FIRST_ROW + MODEL_CAPACITY - 1
     for r, model in enumerate(models, start=MODEL_FIRST_ROW):
@@ -410,8 +413,8 @@ def _efficiency_sheet(book: Book, cat: Catalogue) -> None:
     ws.column_dimensions["B"].width = 16
     ws.column_dimensions[get_column_letter(len(keys))].width = 80
     _headers(book, ws, 5, 1, ["id@engine", "accelerator", "engine", *(h for _, h, _ in EFF_COLUMNS), "source"])
-    rows = [("default", e, default_efficiency(e)) for e in ENGINES]
-    rows += [(a.id, e, expected_efficiency(a.id, e)) for a in cat.accelerators.values() for e in ENGINES]
+    rows = [("default", e, cat.efficiency("", e)) for e in ENGINES]  # this catalogue's, with its user files
+    rows += [(a.id, e, cat.efficiency(a.id, e)) for a in cat.accelerators.values() for e in ENGINES]
     first = 6
     for i, (acc_id, engine, eff) in enumerate(rows):
         r = first + i
@@ -569,7 +572,8 @@ def _workings_sheet(book: Book) -> None:
     row = _quantity_rows(book, ws, 4, F.workings())
     _section(book, ws, row, "Steps (seconds, bytes, FLOPs per step; per GPU after splitting tp ways)", 5)
     row += 1
-    rows = [(label, args, name) for name, (label, args) in F.NAMED_STEPS.items()]
+    rows: list[tuple[str, dict[str, str], str | None]] = [
+        (label, args, name) for name, (label, args) in F.NAMED_STEPS.items()]
     _step_table(book, ws, row, 1, rows)
 
 
@@ -962,7 +966,7 @@ def _roofline_sheet(book: Book, spec: PlanSpec) -> None:
 # --------------------------------------------------------------------------------------------------------- about
 
 
-def _about_sheet(book: Book, spec: PlanSpec, result: PlanResult) -> None:
+def _about_sheet(book: Book, spec: PlanSpec, result: PlanResult, cat: Catalogue) -> None:
     from planner import roofline, walls
 
     ws = book.sheet("About")
@@ -987,7 +991,7 @@ def _about_sheet(book: Book, spec: PlanSpec, result: PlanResult) -> None:
                          "size that fits and meets both SLOs at batch 1 (Search sheet)."),
         ("defined names", "Every input and result is a workbook-level name (e.g. model, gpu, dtype, tp, qps, "
                           "ttft_slo_ms, decode_floor_ms, binding_wall); use them in your own formulas."),
-        ("efficiency sources", expected_efficiency(result.accelerator.id).source),
+        ("efficiency sources", cat.efficiency(result.accelerator.id).source),
         ("memory reserve source", serving_assumptions().memory_reserve_source),
         ("accelerator source", result.accelerator.source),
         ("model source", result.model.source),
@@ -1049,7 +1053,7 @@ def build(spec: PlanSpec, catalogue: Catalogue | None = None) -> Built:
     _search_sheet(book)
     _plan_sheet(book, spec, result)
     _roofline_sheet(book, spec)
-    _about_sheet(book, spec, result)
+    _about_sheet(book, spec, result, cat)
     wb.active = 0
     wb.properties.creator = "whichwall"
     wb.properties.title = f"whichwall plan: {spec.name}"
