@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from planner.catalogue import Catalogue, check_dtype, get_catalogue
-from planner.efficiency import Efficiency
-from planner.errors import PlannerError
+from planner.efficiency import Efficiency, check_engine
+from planner.errors import PlannerError, short
 from planner.roofline import (
     decode_attention_flops,
     decode_matmul_flops,
@@ -46,6 +46,7 @@ from planner.roofline import (
 from planner.serving import aggregated_times
 from planner.topology import max_batch
 from planner.units import DTYPES, MS_PER_S, US_PER_S
+from planner.validate import MAX_SIZE
 
 MAX_MEASUREMENT_BYTES = 50_000_000
 ODD_CONCURRENCY = ("512",)
@@ -69,6 +70,8 @@ _ALIASES = {
     "tpot_ms": ("silicon_tpot_ms", "tpot_ms"),
 }
 REQUIRED = ("model", "accelerator", "isl", "osl", "concurrency", "ttft_ms", "tpot_ms")
+COUNTS = ("isl", "osl", "concurrency")
+"""Columns that count tokens or requests: at least 1."""
 @dataclass(frozen=True)
 class Row:
     """One measured configuration, resolved against the catalogue."""
@@ -100,7 +103,9 @@ def _get(record: dict[str, str], key: str) -> str:
     return ""
 
 
-def _number(record: dict[str, str], key: str, where: str, default: float | None = None) -> float:
+def _number(record: dict[str, str], key: str, where: str, default: float | None = None, whole: bool = False
+            ) -> float:
+    """A positive number (at least 1 and whole when ``whole``: GPU counts) from ``key``'s column."""
     text = _get(record, key)
     if not text:
         if default is not None:
@@ -109,9 +114,13 @@ def _number(record: dict[str, str], key: str, where: str, default: float | None 
     try:
         value = float(text)
     except ValueError:
-        raise PlannerError(f"{where}: {key} must be a number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise PlannerError(f"{where}: {key} must be a positive number, got {text!r}")
+        raise PlannerError(f"{where}: {key} must be a number, got {short(text)}") from None
+    if not math.isfinite(value) or value <= 0 or value > MAX_SIZE:
+        raise PlannerError(f"{where}: {key} must be a positive number up to {MAX_SIZE:g}, got {short(text)}")
+    if whole and (value < 1 or value != int(value)):
+        raise PlannerError(f"{where}: {key} must be a whole number of GPUs (1, 2, 4, ...), got {short(text)}")
+    if key in COUNTS and value < 1:
+        raise PlannerError(f"{where}: {key} must be at least 1 (a count of tokens or requests), got {short(text)}")
     return value
 
 
@@ -121,15 +130,27 @@ def load_measurements(path: str | Path, catalogue: Catalogue | None = None) -> L
     try:
         if p.stat().st_size > MAX_MEASUREMENT_BYTES:
             raise PlannerError(f"{p}: over {MAX_MEASUREMENT_BYTES} bytes; is it a measurement table?")
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # "CSV UTF-8" from Excel starts with a byte-order mark
     except FileNotFoundError:
         raise PlannerError(f"measurements file {str(p)!r} does not exist") from None
-    except (UnicodeDecodeError, IsADirectoryError):
+    except IsADirectoryError:
+        raise PlannerError(f"measurements {str(p)!r} is a folder; give a CSV file of measured rows") from None
+    except UnicodeDecodeError:
         raise PlannerError(f"measurements file {str(p)!r} is not a UTF-8 CSV file") from None
+    except OSError as exc:
+        raise PlannerError(f"cannot read measurements file {str(p)!r}: {exc.strerror or exc}") from None
     return parse_measurements(text, str(p), catalogue)
 
 
 def parse_measurements(text: str, where: str = "measurements", catalogue: Catalogue | None = None) -> Loaded:
+    try:
+        return _parse(text, where, catalogue)
+    except csv.Error as exc:  # a field over csv.field_size_limit(), a malformed quote...
+        raise PlannerError(f"{where}: not a CSV table whichwall can read ({exc}); expected one measured row per "
+                           f"line, comma-separated, with a header row") from None
+
+
+def _parse(text: str, where: str, catalogue: Catalogue | None) -> Loaded:
     cat = catalogue or get_catalogue()
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []
@@ -157,11 +178,15 @@ def parse_measurements(text: str, where: str = "measurements", catalogue: Catalo
         except PlannerError:
             out.skipped[f"accelerator not in catalogue: {_get(record, 'accelerator')}"] += 1
             continue
-        dtype = check_dtype(_get(record, "dtype") or "bf16")
-        tp = int(_number(record, "tp", here, 1))
-        dp = int(_number(record, "dp", here, 1))
-        pp = int(_number(record, "pp", here, 1))
-        moe = int(_number(record, "moe_tp", here, 1)) * int(_number(record, "ep", here, 1))
+        try:
+            dtype = check_dtype(_get(record, "dtype") or "bf16")
+            engine = check_engine(_get(record, "engine") or "any")
+        except PlannerError as exc:
+            raise PlannerError(f"{here}: {exc}") from None
+        tp = int(_number(record, "tp", here, 1, whole=True))
+        dp = int(_number(record, "dp", here, 1, whole=True))
+        pp = int(_number(record, "pp", here, 1, whole=True))
+        moe = int(_number(record, "moe_tp", here, 1, whole=True)) * int(_number(record, "ep", here, 1, whole=True))
         gpus = max(tp * dp, moe)
         if dp > 1 or gpus > tp:
             out.skipped["attention data-parallel (not modelled)"] += 1
@@ -178,8 +203,8 @@ def parse_measurements(text: str, where: str = "measurements", catalogue: Catalo
         if max_batch(model, acc, isl + osl, dtype, gpus, kv_dtype).item() < 1:
             out.skipped["weights do not fit the stated GPUs"] += 1
             continue
-        ep = int(_number(record, "ep", here, 1))
-        out.rows.append(Row(model.id, acc.id, (_get(record, "engine") or "any").lower(), dtype, kv_dtype, gpus, ep,
+        ep = int(_number(record, "ep", here, 1, whole=True))
+        out.rows.append(Row(model.id, acc.id, engine, dtype, kv_dtype, gpus, ep,
                             isl, osl, _number(record, "concurrency", here), _number(record, "ttft_ms", here),
                             _number(record, "tpot_ms", here)))
     if not out.rows:
@@ -308,7 +333,7 @@ def floors(prep: Prepared) -> tuple[np.ndarray, np.ndarray]:
     implied = np.maximum(1.0, prep.batch * osl * tpot / (ttft + osl * tpot))
     d, pf, r = prep.decode, prep.prefill, prep.rates
     scale = implied / prep.batch
-    common = dict(tp=r["tp"], kv_split=r["tp"], layers=d["layers"], hidden_size=d["hidden"],
+    common: dict[str, Any] = dict(tp=r["tp"], kv_split=r["tp"], layers=d["layers"], hidden_size=d["hidden"],
                   bandwidth=r["bandwidth"], link_bandwidth=r["link"], collective_latency_s=0.0)
     decode = step_time(weight_bytes=d["weight"], kv_bytes=d["kv"] * scale, matmul_flops=d["matmul"] * scale,
                        attention_flops=d["attention"] * scale, tokens=implied, sequences=implied,
@@ -478,6 +503,10 @@ def cross_validated(prep: Prepared, catalogue: Catalogue | None = None) -> tuple
     predicted with parameters fitted on all the OTHER models' rows. An accelerator or engine seen only with the
     held-out model keeps the catalogue's default efficiencies for it."""
     arch = np.array([ARCHITECTURE_GROUPS.get(r.model, r.model) for r in prep.rows])
+    if len(np.unique(arch)) < 2:
+        raise PlannerError(f"leave-one-architecture-out validation needs rows of at least two model architectures; "
+                           f"these rows have only {arch[0]}: add rows of another model, or use the catalogue's "
+                           f"efficiencies as they are (--in-sample)")
     tpot = np.full(len(prep.rows), np.nan)
     ttft = np.full(len(prep.rows), np.nan)
     for group in np.unique(arch):

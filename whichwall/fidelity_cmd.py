@@ -42,18 +42,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def _write_new(path: Path, text: str, force: bool) -> None:
     """Write ``text`` to ``path`` atomically (temp file + rename); refuse to overwrite unless ``force``."""
+    if path.is_dir():
+        raise PlannerError(f"{path} is a folder; give a file name for the user catalogue, e.g. {path / 'fitted.yaml'}")
     if path.exists() and not force:
         raise PlannerError(f"{path} exists; pass --force to overwrite it")
     if not path.parent.is_dir():
         raise PlannerError(f"folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as exc:
+        raise PlannerError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
