@@ -297,6 +297,8 @@ def _compare(op: str, a: Any, b: Any) -> bool | XLError:
     if b is BLANK:
         b = "" if isinstance(a, str) else False if isinstance(a, bool) else 0.0
     ra, rb = _rank(a), _rank(b)
+    x: Any
+    y: Any
     if ra != rb:
         x, y = ra, rb
     elif ra == 1:
@@ -539,9 +541,10 @@ def _unary(f: Callable[[float], float], domain: Callable[[float], bool] = lambda
 def _round_to(f: Callable[[float], float]) -> Callable:
     def fn(ev: Evaluator, args: tuple) -> Any:
         x, s = _num(ev._scalar(args[0])), _num(ev._scalar(args[1])) if len(args) > 1 else 1.0
-        for v in (x, s):
-            if isinstance(v, XLError):
-                return v
+        if isinstance(x, XLError):
+            return x
+        if isinstance(s, XLError):
+            return s
         if s == 0:
             return 0.0
         if x > 0 and s < 0:
@@ -558,9 +561,10 @@ def _index(ev: Evaluator, args: tuple) -> Any:
         return VALUE
     row = _num(ev._scalar(args[1])) if len(args) > 1 else 1.0
     col = _num(ev._scalar(args[2])) if len(args) > 2 else 1.0
-    for v in (row, col):
-        if isinstance(v, XLError):
-            return v
+    if isinstance(row, XLError):
+        return row
+    if isinstance(col, XLError):
+        return col
     r, c = int(row), int(col)
     height, width = rng.row2 - rng.row1 + 1, rng.col2 - rng.col1 + 1
     if len(args) == 2 and height == 1:  # a one-row range: the single index picks a column

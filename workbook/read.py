@@ -16,27 +16,46 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.parsers import expat
 
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.cell import range_boundaries
+from openpyxl.worksheet.worksheet import Worksheet
 
 from planner.catalogue import Catalogue, catalogue_from_data, get_catalogue
-from planner.errors import PlannerError
+from planner.errors import PlannerError, short
 from planner.spec import PlanSpec, spec_from_data
-from workbook.build import ACC_FIRST_ROW, EXTRA_INPUTS, FORMAT_VERSION, INPUT_NAMES, MARKER, MODEL_HEADER_ROW
+from workbook.build import (
+    ACC_FIRST_ROW,
+    EXTRA_INPUTS,
+    FORMAT_VERSION,
+    INPUT_NAMES,
+    MARKER,
+    MODEL_CAPACITY,
+    MODEL_FIRST_ROW,
+    MODEL_HEADER_ROW,
+)
 
-MAX_WORKBOOK_BYTES = 50_000_000
-"""A plan workbook is ~100 kB; anything over 50 MB is refused before it is opened."""
+MAX_WORKBOOK_BYTES = 20_000_000
+"""A plan workbook is ~100 kB; anything over 20 MB is refused before it is opened."""
 
-MAX_UNPACKED_BYTES = 500_000_000
-"""Refuse archives that unpack to more than this (zip bombs)."""
+MAX_UNPACKED_BYTES = 20_000_000
+"""A plan's parts unpack to ~0.6 MB. An archive whose parts (as its directory declares them; zipfile never inflates a
+part past its declared size) unpack to more is refused before openpyxl parses it: openpyxl takes ~0.25 s and
+~20 MB of memory per MB of sheet XML, and a plan is read twice (formulas and cached values)."""
+
+MAX_MEMBERS = 1_000
+"""A plan has ~20 parts; a spreadsheet program adds a few."""
 
 NUMBER_FIELDS = {
     "qps": "requests/s", "ttft_slo_ms": "ms", "tpot_slo_ms": "ms", "budget_usd_month": "USD/month",
     "usd_per_gpu_hour": "USD/GPU-hour",
 }
 WHOLE_FIELDS = {"input_tokens": "tokens", "output_tokens": "tokens", "tp": "GPUs"}
+MAX_KEY_COLUMNS = 256
+"""Columns of a Catalogue key row read (the sheet has ~60; a stray cell at column XFD must not cost 16,384)."""
+
 OPTIONAL_FIELDS = {"budget_usd_month", "usd_per_gpu_hour", "tp", "notes", "accelerators", "dtypes"}
 
 
@@ -56,8 +75,9 @@ def _open(path: Path, data_only: bool) -> Any:
     except PlannerError:
         raise
     except Exception as exc:  # openpyxl raises many types for a damaged file
-        raise PlannerError(f"{path} is not a readable .xlsx workbook ({type(exc).__name__}: {exc}); "
-                           f"give a plan exported by `whichwall plan -o`") from None
+        cause = exc.__cause__ or exc.__context__ or exc  # openpyxl wraps the parser's error in a long ValueError
+        raise PlannerError(f"{path} is not a readable .xlsx workbook ({_one_line(cause)}); give a plan exported by "
+                           f"`whichwall plan -o`") from None
 
 
 def _check_file(path: Path) -> None:
@@ -76,14 +96,60 @@ def _check_file(path: Path) -> None:
                            f"`whichwall plan -o plan.xlsx`")
     try:
         with zipfile.ZipFile(path) as zf:
-            unpacked = sum(i.file_size for i in zf.infolist())
-            names = set(zf.namelist())
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise PlannerError(f"{str(path)!r} is not a readable .xlsx workbook ({exc})") from None
-    if unpacked > MAX_UNPACKED_BYTES:
-        raise PlannerError(f"{str(path)!r} unpacks to {unpacked:,} bytes; refusing it (not a plan workbook)")
-    if "xl/workbook.xml" not in names:
-        raise PlannerError(f"{str(path)!r} is a zip archive but not an .xlsx workbook (no xl/workbook.xml)")
+            infos = zf.infolist()
+            if len(infos) > MAX_MEMBERS:
+                raise PlannerError(f"{str(path)!r} is an archive of {len(infos):,} parts; a plan workbook has about "
+                                   f"20 (limit {MAX_MEMBERS:,}); give a plan exported by `whichwall plan -o`")
+            unpacked = sum(i.file_size for i in infos)
+            if unpacked > MAX_UNPACKED_BYTES:
+                raise PlannerError(f"{str(path)!r} unpacks to {unpacked:,} bytes; a plan workbook unpacks to under "
+                                   f"a megabyte (limit {MAX_UNPACKED_BYTES:,}); refusing it")
+            if "xl/workbook.xml" not in {i.filename for i in infos}:
+                raise PlannerError(f"{str(path)!r} is a zip archive but not an .xlsx workbook (no xl/workbook.xml)")
+            for info in infos:
+                if _declares_a_dtd(zf, info):
+                    raise PlannerError(f"{str(path)!r}: part {info.filename} declares an XML document type (DTD), "
+                                       f"which can define entities that expand without bound; no spreadsheet "
+                                       f"writes one, so this is not a plan workbook; refusing it")
+    except PlannerError:
+        raise
+    except Exception as exc:  # zipfile raises many types for a damaged, encrypted or exotic archive
+        raise PlannerError(f"{str(path)!r} is not a readable .xlsx workbook ({_one_line(exc)})") from None
+
+
+class _Stop(Exception):
+    """Raised from an expat handler to stop reading a part."""
+
+
+def _declares_a_dtd(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+    """Whether the XML part ``info`` has a <!DOCTYPE>, read only up to its first element (expat sees the DTD's
+    start before any entity is declared or expanded, whatever the encoding). A part that is not XML is left to
+    openpyxl to refuse."""
+    found: list[bool] = []
+
+    def doctype(*_: Any) -> None:
+        found.append(True)
+        raise _Stop
+
+    def element(*_: Any) -> None:
+        raise _Stop
+
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = doctype
+    parser.StartElementHandler = element
+    with zf.open(info) as part:
+        try:
+            while chunk := part.read(65536):
+                parser.Parse(chunk, False)
+            parser.Parse(b"", True)
+        except (_Stop, expat.ExpatError):
+            pass
+    return bool(found)
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _target(wb: Any, name: str, path: Path) -> tuple[str, str]:
@@ -91,19 +157,24 @@ def _target(wb: Any, name: str, path: Path) -> tuple[str, str]:
     if dn is None:
         raise PlannerError(f"{path} is not a whichwall plan: it has no defined name {name!r} (the plan's input "
                            f"cells are found by name; was the workbook made by `whichwall plan -o`?)")
-    dests = list(dn.destinations)
-    if len(dests) != 1:
-        raise PlannerError(f"{path}: the defined name {name!r} should point at one cell, got {dn.attr_text!r}")
-    sheet, ref = dests[0]
-    min_col, min_row, max_col, max_row = range_boundaries(ref.replace("$", ""))
-    if (min_col, min_row) != (max_col, max_row):
-        raise PlannerError(f"{path}: the defined name {name!r} should point at one cell, got {dn.attr_text!r}")
+    one_cell = PlannerError(f"{path}: the defined name {name!r} should point at one cell (e.g. Plan!$B$12), got "
+                            f"{short(dn.attr_text)}; re-export the plan or point the name back at its input cell")
+    try:
+        dests = list(dn.destinations)
+        if len(dests) != 1:
+            raise one_cell
+        sheet, ref = dests[0]
+        min_col, min_row, max_col, max_row = range_boundaries(ref.replace("$", ""))
+    except (ValueError, TypeError, IndexError):  # a whole column ($B:$B), an unparsable reference
+        raise one_cell from None
+    if None in (min_col, min_row) or (min_col, min_row) != (max_col, max_row):
+        raise one_cell
     return sheet, f"{get_column_letter(min_col)}{min_row}"
 
 
 def _value(wb: Any, values: Any, name: str, path: Path) -> tuple[Any, str]:
     sheet, coord = _target(wb, name, path)
-    if sheet not in wb.sheetnames:
+    if sheet not in wb.sheetnames or not isinstance(wb[sheet], Worksheet):
         raise PlannerError(f"{path}: the defined name {name!r} points at a missing sheet {sheet!r}")
     cell = wb[sheet][coord]
     where = f"{sheet}!{coord}"
@@ -166,10 +237,11 @@ def _coerce(field: str, value: Any, where: str) -> Any:
 
 
 def _rows(ws: Any, key_row: int, first: int, last: int) -> list[dict[str, Any]]:
-    keys = {}
-    for cell in ws[key_row]:
-        if isinstance(cell.value, str) and cell.value:
-            keys.setdefault(cell.column, cell.value)
+    keys: dict[int, str] = {}
+    for c in range(1, min(ws.max_column, MAX_KEY_COLUMNS) + 1):
+        value = ws.cell(key_row, c).value
+        if isinstance(value, str) and value:
+            keys.setdefault(c, value)
     out = []
     for r in range(first, last + 1):
         row: dict[str, Any] = {}
@@ -202,7 +274,8 @@ def _hand_rows(values_wb: Any, spec: PlanSpec, base: Catalogue, path: Path) -> C
         if rows:
             accs.append(_accelerator_entry(rows[0], path))
     if need_model:
-        rows = [r for r in _rows(ws, MODEL_HEADER_ROW - 1, MODEL_HEADER_ROW + 1, ws.max_row)
+        last = min(ws.max_row, MODEL_FIRST_ROW + MODEL_CAPACITY - 1)  # the rows the formulas look up, no more
+        rows = [r for r in _rows(ws, MODEL_HEADER_ROW - 1, MODEL_HEADER_ROW + 1, last)
                 if str(r["id"]).strip().lower() == spec.model.strip().lower()]
         if rows:
             models.append(_model_entry(rows[0], path))
@@ -270,7 +343,8 @@ def read_plan_full(path: str | Path, catalogue: Catalogue | None = None) -> Read
     _check_file(p)
     wb = _open(p, data_only=False)
     values = _open(p, data_only=True)
-    if "Plan" not in wb.sheetnames or "About" not in wb.sheetnames or wb["About"]["A1"].value != MARKER:
+    if "Plan" not in wb.sheetnames or "About" not in wb.sheetnames or not isinstance(wb["About"], Worksheet) \
+            or wb["About"]["A1"].value != MARKER:
         raise PlannerError(f"{p} is not a whichwall plan workbook (no Plan and About sheets with the "
                            f"'{MARKER}' marker); export one with `whichwall plan SPEC -o plan.xlsx`")
     fmt, where = _value(wb, values, "whichwall_format", p)
