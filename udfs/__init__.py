@@ -51,6 +51,7 @@ use_conf_catalogue()
 __all__ = [
     "ACTIVE_PARAMS_B",
     "ALLREDUCE_MS",
+    "BEST_CONFIG",
     "BINDING_WALL",
     "CATALOGUE_FILES",
     "COST_PER_MILLION_TOKENS",
@@ -74,6 +75,7 @@ __all__ = [
     "MODEL_IDS",
     "MODEL_INFO",
     "NEXT_WALL",
+    "PARETO",
     "PLAN_TABLE",
     "PLAN_VALUE",
     "PREFILL_FLOOR_MS",
@@ -85,6 +87,4 @@ __all__ = [
     "TOTAL_PARAMS_B",
     "WALLS",
     "WEIGHT_GB",
-    "BEST_CONFIG",
-    "PARETO",
 ]

@@ -38,7 +38,8 @@ from typing import Any
 import numpy as np
 
 from planner.catalogue import CATALOGUE_ENV, get_catalogue
-from planner.errors import PlannerError
+from planner.errors import PlannerError, short
+from planner.validate import MAX_SIZE
 
 try:  # the type xlwings' Office.js runtimes (xlwings Lite) show as #VALUE! with its message
     from xlwings import XlwingsError as _XlwingsError
@@ -156,17 +157,21 @@ _NUMERIC = re.compile(r"^\s*[-+]?[\d.,']+(e[-+]?\d+)?\s*$", re.IGNORECASE)
 def _cell_number(name: str, value: Any, where: str = "") -> float:
     """One non-empty cell as a float (range cells: ``where`` says which)."""
     t = type(value)
-    if t is float or t is int:
+    if t is float or (t is int and abs(value) <= MAX_SIZE):
         return float(value)
     if isinstance(value, (bool, np.bool_)):
         raise PlannerError(f"{name}{where} must be a number, got {'TRUE' if value else 'FALSE'}")
     if isinstance(value, str):
         # Never parsed: "1.500" is 1500 in some locales and 1.5 in others; a wrong guess is a silently wrong plan.
         hint = "; the cell holds text: enter a number, or convert it with =VALUE()" if _NUMERIC.match(value) else ""
-        raise PlannerError(f"{name}{where} must be a number, got text {value!r}{hint}")
+        raise PlannerError(f"{name}{where} must be a number, got text {short(value)}{hint}")
     if isinstance(value, _numbers.Real):
-        return float(value)
-    raise PlannerError(f"{name}{where} must be a number, got {value!r}")
+        try:
+            return float(value)
+        except OverflowError:  # a Python int beyond any float
+            raise PlannerError(f"{name}{where} must be at most {MAX_SIZE:g}, got a number of more than 308 "
+                               f"digits") from None
+    raise PlannerError(f"{name}{where} must be a number, got {short(value)}")
 
 
 def _range(name: str, value: Any) -> Any:
@@ -198,7 +203,10 @@ def _range(name: str, value: Any) -> Any:
     if shape == (1, 1):
         return number(name, cells[0])
     if set(map(type, cells)) <= {float, int}:
-        return np.array(cells, dtype=float).reshape(shape)
+        try:
+            return np.array(cells, dtype=float).reshape(shape)
+        except OverflowError:  # a Python int beyond any float: the cell-by-cell path names it
+            pass
     out = []
     for i, c in enumerate(cells):
         where = f" (row {i // shape[1] + 1}, column {i % shape[1] + 1} of the range)"
@@ -216,7 +224,7 @@ def number(name: str, value: Any) -> Any:
         return value
     if value is None:
         return None
-    if t is int:
+    if t is int and abs(value) <= MAX_SIZE:
         return float(value)
     if isinstance(value, (list, tuple, np.ndarray)):
         return _range(name, value)
@@ -259,7 +267,7 @@ def text(name: str, value: Any) -> Any:
         raise PlannerError(f"{name} must be one cell of text, not a range of {len(cells)} cells")
     if isinstance(value, (bool, np.bool_)):
         raise PlannerError(f"{name} must be text, got {'TRUE' if value else 'FALSE'}")
-    raise PlannerError(f"{name} must be text (a catalogue id, dtype or field name), got {value!r}")
+    raise PlannerError(f"{name} must be text (a catalogue id, dtype or field name), got {short(value)}")
 
 
 def required_text(name: str, value: Any) -> str:
@@ -296,7 +304,7 @@ def texts(name: str, value: Any, required: bool = True) -> Any:
     for i, c in enumerate(cells):
         if not isinstance(c, str) or not c.strip():
             where = f"row {i // shape[1] + 1}, column {i % shape[1] + 1}"
-            raise PlannerError(f"{name}: every cell of the range must hold text; {where} holds {c!r}")
+            raise PlannerError(f"{name}: every cell of the range must hold text; {where} holds {short(c)}")
         out[i] = c.strip()
     return out.reshape(shape)
 
