@@ -17,11 +17,11 @@ from rich.console import Console
 from rich.table import Table
 
 from planner.catalogue import get_catalogue
-from whichwall import fidelity_cmd
 from planner.errors import PlannerError
 from planner.plan import PlanResult, evaluate
 from planner.report import as_json, format_value, rows
 from planner.spec import PlanSpec, default_spec, load_spec
+from whichwall import fidelity_cmd
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
@@ -112,7 +112,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     total = 2 * len(spec_files(args.spec_dir))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+    # a bar only on a terminal, and gone when the export ends: an error stays the one line on stderr
+    console = Console(stderr=True)
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("building", total=total)
 
         def step(done: int, total: int, name: str) -> None:
@@ -234,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except PlannerError as exc:
-        print(f"whichwall: error: {exc}", file=sys.stderr)
+        print(f"whichwall: error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, always
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("whichwall: interrupted", file=sys.stderr)
