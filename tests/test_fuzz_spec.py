@@ -40,8 +40,8 @@ def test_any_text_is_a_spec_or_a_planner_error(text: str) -> None:
 
 
 @FUZZ
-@given(st.sampled_from(sorted(BASE) + ["dtype", "kv_dtype", "tp", "budget_usd_month", "engine", "accelerators",
-                                       "bogus"]), values)
+@given(st.sampled_from([*sorted(BASE), "dtype", "kv_dtype", "tp", "budget_usd_month", "engine", "accelerators",
+                        "bogus"]), values)
 def test_any_value_in_any_field_is_valid_or_refused(field: str, value: object) -> None:
     data = {**BASE, field: value}
     try:

@@ -17,9 +17,8 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
-
 import openpyxl
+import pytest
 from openpyxl.workbook.defined_name import DefinedName
 
 from workbook import recalc
@@ -225,7 +224,7 @@ def _group_has_live_members(pgid: int) -> bool:
 def test_unreadable_file_is_a_clear_error(soffice, tmp_path):
     bad = tmp_path / "notaworkbook.xlsx"
     bad.write_bytes(b"PK\x03\x04" + b"\x00garbage" * 20)
-    with pytest.raises(RecalcError, match="wrote no notaworkbook.xlsx"):
+    with pytest.raises(RecalcError, match=r"wrote no notaworkbook\.xlsx"):
         recalculate(bad, tmp_path / "out")
 
 
