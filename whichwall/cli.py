@@ -21,7 +21,7 @@ from planner.errors import PlannerError
 from planner.plan import PlanResult, evaluate
 from planner.report import as_json, format_value, rows
 from planner.spec import PlanSpec, default_spec, load_spec
-from whichwall import fidelity_cmd
+from whichwall import fidelity_cmd, search_cmd
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
@@ -227,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--catalogue", action="append", metavar="FILE", help="extra catalogue file; repeatable")
     c.set_defaults(func=cmd_catalogue)
     fidelity_cmd.register(sub)
+    search_cmd.register(sub)
     return parser
 
 
