@@ -304,7 +304,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             buf = io.StringIO()
             writer = csv.writer(buf)
             writer.writerow(header)
-            writer.writerows([["" if v is None else v for v in r] for r in rows])
+            writer.writerows([["" if v is None else _csv_value(v) for v in r] for r in rows])
             write_text(out, buf.getvalue())
         else:
             write_workbook(out, [("Sweep", [header, *rows])])
@@ -370,6 +370,10 @@ def write_workbook(path: Path, sheets: list[tuple[str, list[list[Any]]]]) -> Non
         ws = wb.create_sheet(title)
         for row in rows:
             ws.append([_excel_value(v) for v in row])
+            for cell in ws[ws.max_row]:
+                if isinstance(cell.value, str):  # text stays text, even "=..." from a plan name: no formula injection
+                    cell.data_type = "s"
+                    cell.quotePrefix = cell.value[:1] in FORMULA_STARTS
         for cell in ws[1] if rows else ():
             cell.font = Font(bold=True)
         ws.freeze_panes = "A2"
@@ -377,6 +381,16 @@ def write_workbook(path: Path, sheets: list[tuple[str, list[list[Any]]]]) -> Non
             width = max((len(str(c.value)) for c in col if c.value is not None), default=8)
             ws.column_dimensions[col[0].column_letter].width = min(max(width + 2, 8), 60)
     _atomic(path, lambda tmp: wb.save(tmp))
+
+
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def _csv_value(v: Any) -> Any:
+    """A CSV field: text a spreadsheet would run as a formula gets a leading apostrophe (numbers are untouched)."""
+    if isinstance(v, str) and v[:1] in FORMULA_STARTS:
+        return "'" + v
+    return v
 
 
 def _excel_value(v: Any) -> Any:
