@@ -226,7 +226,7 @@ CASES: dict[str, Case] = {
     "usage: plan with two specs": lambda t: (["plan", "a.yaml", "b.yaml"], ("unrecognized arguments", "--help")),
     "usage: read without a workbook": lambda t: (["read"], ("required", "--help")),
     "usage: export with one folder": lambda t: (["export", t], ("required", "--help")),
-    "usage: catalogue of gpus": lambda t: (["catalogue", "gpus"], ("invalid choice", "--help")),
+    "unknown catalogue id": lambda t: (["catalogue", "gpus"], ("unknown accelerator or model", "closest")),
     "usage: validate --bogus": lambda t: (["validate", "m.csv", "--bogus"], ("--bogus", "--help")),
     "usage: calibrate -o without a file": lambda t: (["calibrate", "m.csv", "-o"], ("expected one argument",)),
     "usage: --catalogue without a file": lambda t: (["plan", "--catalogue"], ("expected one argument",)),

@@ -330,3 +330,14 @@ def test_python_m_whichwall_catalogue_from_the_environment(tmp_path: Path) -> No
     assert isinstance(data, dict)
     assert data["id"] == "tiny-llama"
     assert data["attention"]["head_dim"] == 2048 // 32
+
+
+def test_catalogue_shows_an_entry_by_id_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    """`whichwall catalogue h100` shows the accelerator, `... llama-3.1-8b` the model, without naming the kind."""
+    assert main(["catalogue", "H100", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == "h100-sxm"
+    assert main(["catalogue", "meta-llama/Llama-3.1-8B", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == "llama-3.1-8b"
+    assert main(["catalogue", "h1000"]) == 2
+    err = capsys.readouterr().err
+    assert "h100-sxm" in err and err.count("\n") == 1

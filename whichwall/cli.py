@@ -17,12 +17,13 @@ from rich.console import Console
 from rich.table import Table
 
 from planner.catalogue import get_catalogue
-from planner.errors import PlannerError
+from planner.errors import PlannerError, unknown
 from planner.plan import PlanResult, evaluate
 from planner.report import as_json, format_value, rows
 from planner.spec import PlanSpec, default_spec, load_spec
 from whichwall import fidelity_cmd, search_cmd
 
+CATALOGUE_KINDS = ("accelerators", "models")
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
 
@@ -158,6 +159,11 @@ def _model_rows(cat: Any) -> Table:
 def cmd_catalogue(args: argparse.Namespace) -> int:
     cat = get_catalogue(args.catalogue or ())
     console = _console()
+    if args.kind is not None and args.kind not in CATALOGUE_KINDS:
+        if args.id is not None:
+            raise PlannerError(f"unknown catalogue kind {args.kind!r}; use accelerators or models, e.g. "
+                               f"`whichwall catalogue models {args.id}`")
+        args.kind, args.id = None, args.kind  # `whichwall catalogue h100`: an id on its own
     if args.id:
         kind = args.kind
         entry: Any
@@ -169,7 +175,10 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
             try:
                 entry = cat.accelerator(args.id)
             except PlannerError:
-                entry = cat.model(args.id)
+                try:
+                    entry = cat.model(args.id)
+                except PlannerError:
+                    raise unknown("accelerator or model", args.id, [*cat.accelerators, *cat.models]) from None
         data = entry.model_dump(mode="json", exclude_none=True)
         if hasattr(entry, "total_params"):
             data["derived"] = {"total_params_b": entry.total_params / 1e9, "active_params_b": entry.active_params / 1e9}
@@ -221,8 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_export)
 
     c = sub.add_parser("catalogue", help="list the catalogue, or show one entry")
-    c.add_argument("kind", nargs="?", choices=["accelerators", "models"], help="list only this kind")
-    c.add_argument("id", nargs="?", help="show one entry by id or alias")
+    c.add_argument("kind", nargs="?", metavar="KIND|ID",
+                   help="accelerators or models to list only that kind, or an id/alias to show that entry")
+    c.add_argument("id", nargs="?", help="with a KIND: show one entry by id or alias")
     c.add_argument("--json", action="store_true", help="print as JSON")
     c.add_argument("--catalogue", action="append", metavar="FILE", help="extra catalogue file; repeatable")
     c.set_defaults(func=cmd_catalogue)
