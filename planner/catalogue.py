@@ -750,6 +750,8 @@ def user_catalogue_paths() -> list[str]:
 
 def get_catalogue(extra: Iterable[str | os.PathLike[str]] = ()) -> Catalogue:
     """The built-in catalogue plus user files (``$WHICHWALL_CATALOGUE``, then ``extra``), cached by file mtime."""
+    if not extra and not os.environ.get(CATALOGUE_ENV):  # the common case, kept cheap for Excel's scalar calls
+        return builtin_catalogue()
     paths = tuple(str(p) for p in (*user_catalogue_paths(), *extra))
     if not paths:
         return builtin_catalogue()

@@ -46,7 +46,7 @@ def experts_touched(model: Model, tokens: np.ndarray | float) -> np.ndarray:
     """
     n = np.asarray(tokens, dtype=float)
     if not model.moe:
-        return np.zeros_like(n)
+        return n * 0.0
     e, k = model.moe.experts, model.moe.experts_per_token
     return e * -np.expm1(n * np.log1p(-k / e)) if k < e else np.full_like(n, float(e))
 
@@ -256,12 +256,12 @@ def step_time(
 def link_rates(acc: Accelerator, tp: np.ndarray, eff: Efficiency) -> tuple[np.ndarray, np.ndarray]:
     """Per-direction link bandwidth (bytes/s, times the link fraction) and per-collective latency (s) for each tp
     (the scale-up link within its domain, else PCIe; see ``Accelerator.tp_link``). tp = 1 gets (inf, 0)."""
-    if tp.size == 1:  # the common scalar case, without np.unique
-        link = acc.tp_link(int(tp.reshape(-1)[0]))
+    if tp.ndim == 0:  # the common scalar case, without np.unique (plain floats broadcast like 0-d arrays)
+        link = acc.tp_link(int(tp))
         if link is None:
-            return np.full(tp.shape, np.inf), np.zeros(tp.shape)
+            return np.inf, 0.0  # type: ignore[return-value]
         latency_s = eff.scaleup_latency_s if link is acc.scaleup else eff.pcie_latency_s
-        return np.full(tp.shape, link.bytes_per_s * eff.link_fraction), np.full(tp.shape, latency_s)
+        return link.bytes_per_s * eff.link_fraction, latency_s  # type: ignore[return-value]
     bandwidth = np.full(tp.shape, np.inf)
     latency = np.zeros(tp.shape)
     for value in np.unique(tp):
@@ -291,8 +291,8 @@ def _step(
 ) -> StepTime:
     link_bw, latency = link_rates(acc, tp, eff)
     fraction = eff.prefill_compute if prefill else eff.compute
-    expert_b = routed_expert_bytes(model, tokens, dtype)
-    expert_f = routed_expert_flops(model, tokens)
+    expert_b = routed_expert_bytes(model, tokens, dtype) if model.moe else 0.0
+    expert_f = routed_expert_flops(model, tokens) if model.moe else 0.0
     return step_time(
         weight_bytes=weight_b - expert_b, kv_bytes=kv_b, matmul_flops=matmul_flops - expert_f,
         attention_flops=attention_flops, expert_weight_bytes=expert_b, expert_matmul_flops=expert_f,
