@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from planner import yamlsafe
+from planner import files, yamlsafe
 from planner.efficiency import Efficiency, EfficiencyTable, build_efficiency, check_engine, efficiency_table_from_data
 from planner.errors import PlannerError, short, unknown
 from planner.units import BYTES_PER_ELEMENT, COMPUTE_FALLBACK, DTYPES, GB, TB, TERA, Dtype
@@ -561,18 +561,8 @@ def _describe(exc: ValidationError, where: str) -> PlannerError:
 
 
 def _read_structured(path: Path) -> Any:
-    try:
-        if path.is_dir():
-            raise PlannerError(f"catalogue {str(path)!r} is a folder; give a YAML or JSON catalogue file (or a "
-                               f"model's config.json)")
-        if path.stat().st_size > MAX_CATALOGUE_BYTES:
-            raise PlannerError(f"catalogue file {str(path)!r} is {path.stat().st_size:,} bytes; a catalogue is at "
-                               f"most {MAX_CATALOGUE_BYTES:,} bytes of YAML or JSON")
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PlannerError(f"cannot read catalogue file {str(path)!r}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise PlannerError(f"catalogue file {str(path)!r} is not UTF-8 text (YAML or JSON expected)") from None
+    text = files.read_text(path, "catalogue", "a YAML or JSON catalogue file (or a model's config.json)",
+                           MAX_CATALOGUE_BYTES)
     if path.suffix.lower() != ".json":
         return yamlsafe.load(text, f"catalogue file {str(path)!r}")
     try:

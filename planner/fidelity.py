@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from planner import files
 from planner.catalogue import Catalogue, check_dtype, get_catalogue
 from planner.efficiency import Efficiency, check_engine
 from planner.errors import PlannerError, short
@@ -127,18 +128,8 @@ def _number(record: dict[str, str], key: str, where: str, default: float | None 
 def load_measurements(path: str | Path, catalogue: Catalogue | None = None) -> Loaded:
     """Measured rows from a CSV file; rows outside whichwall's scope are counted in ``skipped`` by reason."""
     p = Path(path)
-    try:
-        if p.stat().st_size > MAX_MEASUREMENT_BYTES:
-            raise PlannerError(f"{p}: over {MAX_MEASUREMENT_BYTES} bytes; is it a measurement table?")
-        text = p.read_text(encoding="utf-8-sig")  # "CSV UTF-8" from Excel starts with a byte-order mark
-    except FileNotFoundError:
-        raise PlannerError(f"measurements file {str(p)!r} does not exist") from None
-    except IsADirectoryError:
-        raise PlannerError(f"measurements {str(p)!r} is a folder; give a CSV file of measured rows") from None
-    except UnicodeDecodeError:
-        raise PlannerError(f"measurements file {str(p)!r} is not a UTF-8 CSV file") from None
-    except OSError as exc:
-        raise PlannerError(f"cannot read measurements file {str(p)!r}: {exc.strerror or exc}") from None
+    # "CSV UTF-8" from Excel starts with a byte-order mark: utf-8-sig drops it
+    text = files.read_text(p, "measurements", "a CSV file of measured rows", MAX_MEASUREMENT_BYTES, "utf-8-sig")
     return parse_measurements(text, str(p), catalogue)
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from planner import yamlsafe
+from planner import files, yamlsafe
 from planner.catalogue import check_dtype
 from planner.efficiency import check_engine
 from planner.errors import PlannerError, short
@@ -132,18 +132,7 @@ def parse_spec_text(text: str, where: str = "spec") -> PlanSpec:
 def load_spec(path: str | Path) -> PlanSpec:
     """A spec from a YAML file."""
     p = Path(path)
-    try:
-        if p.stat().st_size > MAX_SPEC_BYTES:
-            raise PlannerError(f"spec file {str(p)!r} is over {MAX_SPEC_BYTES} bytes; is it really a spec?")
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlannerError(f"spec file {str(p)!r} does not exist") from None
-    except IsADirectoryError:
-        raise PlannerError(f"spec {str(p)!r} is a folder; give a YAML file") from None
-    except UnicodeDecodeError:
-        raise PlannerError(f"spec file {str(p)!r} is not UTF-8 text; a spec is YAML") from None
-    except OSError as exc:
-        raise PlannerError(f"cannot read spec file {str(p)!r}: {exc.strerror}") from None
+    text = files.read_text(p, "spec", "a YAML spec file", MAX_SPEC_BYTES)
     return parse_spec_text(text, where=str(p))
 
 

@@ -114,7 +114,7 @@ CASES: dict[str, Case] = {
         lambda t: (["plan", _plan(t, b"\x89PNG\r\n\x1a\n\x00\xff\xfe" * 50, "spec.yaml")], ("not UTF-8", "YAML")),
     "plan: spec over a megabyte":
         lambda t: (["plan", _spec_text(t, SPEC_YAML + "notes: '" + "x" * 1_100_000 + "'\n")],
-                   ("spec.yaml", "1000000 bytes")),
+                   ("spec.yaml", "at most 1,000,000 bytes")),
     "plan: spec that is a list":
         lambda t: (["plan", _spec_text(t, "- model: llama-3.1-8b\n")], ("must be a mapping",)),
     "plan: tp out of range": lambda t: (["plan", write_spec(t, tp=65)], ("tp", "64")),
@@ -190,7 +190,7 @@ CASES: dict[str, Case] = {
     # ---- validate / calibrate
     "validate: missing file": lambda t: (["validate", t / "nope.csv"], ("does not exist",)),
     "validate: a folder": lambda t: (["validate", t], ("is a folder", "CSV file")),
-    "validate: binary junk": lambda t: (["validate", _plan(t, bytes(range(256)) * 20, "m.csv")], ("not a UTF-8 CSV",)),
+    "validate: binary junk": lambda t: (["validate", _plan(t, bytes(range(256)) * 20, "m.csv")], ("not UTF-8 text", "CSV file")),
     "validate: a field over the csv limit":
         lambda t: (["validate", _csv(t, MEASURED_HEADER + "x" * 200_000 + ",h100,vllm,bf16,1,1,1,1,1,1\n")],
                    ("field larger than field limit", "comma-separated")),
