@@ -13,6 +13,7 @@ The walls are in ``planner.walls``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -222,7 +223,7 @@ def evaluate(spec: PlanSpec, catalogue: Catalogue | None = None) -> PlanResult:
     }
     binding, reason = _binding(spec, model, acc, op, utilization, usd_month)
     walls = W.WallReport(utilization, binding, reason, W.next_wall(utilization, binding),
-                         _advice(binding, spec, model, acc, op, utilization))
+                         _advice(binding, spec, model, acc, op, utilization, cat))
     values: dict[str, Any] = {
         # arithmetic
         "weight_gb": weight_bytes(model, spec.dtype) / GB,
@@ -299,8 +300,14 @@ def _binding(
                   f"{busy[wall]:.0%} of the replica's time per request")
 
 
+def _better(cat: Catalogue, acc: Accelerator, key: Callable[[Accelerator], float], unit: str, n: int = 3) -> str:
+    """The ``n`` catalogue accelerators that beat ``acc`` most on ``key``, with their figures (from the catalogue)."""
+    others = sorted((a for a in cat.accelerators.values() if key(a) > key(acc)), key=key, reverse=True)[:n]
+    return ", ".join(f"{a.id} {key(a):g} {unit}" for a in others) or "none in the catalogue"
+
+
 def _advice(binding: str, spec: PlanSpec, model: Model, acc: Accelerator, op: OperatingPoint,
-            utilization: dict[str, float | None]) -> list[str]:
+            utilization: dict[str, float | None], cat: Catalogue) -> list[str]:
     if binding == W.MEMORY_CAPACITY:
         tips = []
         if op.max_batch_memory < 1:
@@ -312,12 +319,13 @@ def _advice(binding: str, spec: PlanSpec, model: Model, acc: Accelerator, op: Op
                         else "raise tp to spread the KV cache over more GPUs")
         if spec.dtype in ("bf16", "fp16", "fp32"):
             tips.append("quantize weights to fp8 or int4")
-        tips.append("use an accelerator with more memory (h200-sxm 141 GB, b200 180 GB, mi300x 192 GB)")
+        tips.append(f"use an accelerator with more memory ({_better(cat, acc, lambda a: a.memory_gb, 'GB')})")
         return tips
     if binding == W.MEMORY_BANDWIDTH:
         gb = float(op.decode.bytes_per_gpu) / GB
+        faster = _better(cat, acc, lambda a: a.memory_bandwidth_tbs, "TB/s")
         tips = [f"each decode step reads {gb:.2f} GB per GPU: fewer bytes (fp8/int4 weights, fp8 KV) or faster "
-                f"memory (h200-sxm 4.8 TB/s, b200 7.7 TB/s) cut it directly"]
+                f"memory ({faster}) cut it directly"]
         if op.batch_slo >= op.max_batch_memory:
             tips.append("memory capacity also limits the batch: more HBM lets the weight read amortize over more "
                         "tokens")
@@ -325,8 +333,9 @@ def _advice(binding: str, spec: PlanSpec, model: Model, acc: Accelerator, op: Op
             tips.append("a looser TPOT SLO lets the batch grow and amortize the weight read")
         return tips
     if binding == W.COMPUTE:
+        faster = _better(cat, acc, lambda a: a.dense_peak_tflops.get("bf16", 0.0), "bf16 TFLOP/s", 2)
         return ["prefill/large-batch math dominates: an fp8 (or fp4) compute rate doubles the FLOP/s",
-                "a faster accelerator (b200, mi355x) or disaggregated prefill on its own pool",
+                f"a faster accelerator ({faster}) or disaggregated prefill on its own pool",
                 "shorter prompts or prefix caching cut prefill FLOPs"]
     if binding == W.NETWORK:
         link = acc.tp_link(op.tp)
