@@ -718,9 +718,10 @@ RULE_TEXTS: tuple[str, ...] = (
 
 ADVICE_TEXTS: dict[str, str] = {
     W.MEMORY_CAPACITY: "raise tp, store the KV cache in fp8, quantize the weights (fp8/int4), or use an accelerator "
-                       "with more memory (h200-sxm 141 GB, b200 180 GB, mi300x 192 GB)",
-    W.MEMORY_BANDWIDTH: "read fewer bytes per step (fp8/int4 weights, fp8 KV) or use faster memory (h200-sxm "
-                        "4.8 TB/s, b200 7.7 TB/s); a looser TPOT SLO lets the batch amortize the weight read",
+                       "with more memory (see memory_gb on the Catalogue sheet)",
+    W.MEMORY_BANDWIDTH: "read fewer bytes per step (fp8/int4 weights, fp8 KV) or use faster memory (see "
+                        "memory_bandwidth_tbs on the Catalogue sheet); a looser TPOT SLO lets the batch amortize the "
+                        "weight read",
     W.COMPUTE: "an fp8 (or fp4) compute rate, a faster accelerator, disaggregated prefill, shorter prompts or "
                "prefix caching",
     W.NETWORK: "all-reduces dominate: use a smaller tp and more replicas, or accelerators with a scale-up link "
