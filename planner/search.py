@@ -883,7 +883,8 @@ class SearchResult:
         return out[:top]
 
     def pareto(self) -> list[Candidate]:
-        """The Pareto front of tokens/s per GPU vs tokens/s per user (highest tokens/s per user first)."""
+        """The Pareto front of tokens/s per GPU vs tokens/s per user among plans meeting the SLOs, fitting memory and
+        staying within the budget (highest tokens/s per user first)."""
         p = self.pareto_columns
         return [self._candidate(p, i) for i in range(len(p.get("usd_month", ())))]
 
@@ -913,8 +914,15 @@ def _flat(cols: dict[str, np.ndarray], sel: np.ndarray | None = None) -> dict[st
 
 
 def _front_of(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The Pareto front of ``cols`` among the rows within the budget (a plan the planner cannot buy is no option)."""
     if not cols or not len(cols["usd_month"]):
         return cols
+    if "budget_utilization" in cols:
+        within = ~(cols["budget_utilization"] > 1.0)  # no budget: NaN, kept
+        if not within.all():
+            cols = {k: v[within] for k, v in cols.items()}
+            if not len(cols["usd_month"]):
+                return cols
     keep = _pareto_front(cols["tokens_per_s_per_gpu"], cols["tokens_per_s_per_user"])
     return {k: v[keep] for k, v in cols.items()}
 

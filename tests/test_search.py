@@ -327,3 +327,13 @@ def test_sweep_specs_cover_every_combination() -> None:
     assert len(points) == 8
     assert {(p.accelerator, p.tpot_slo_ms, p.budget_usd_month) for _, p in points} == {
         (a, t, b) for a in ("h100-sxm", "h200-sxm") for t in (30.0, 50.0) for b in (None, 9000.0)}
+
+
+def test_the_pareto_front_respects_the_budget() -> None:
+    """A plan the budget cannot buy is no option: with a budget every point on the front is within it; without one
+    the front may hold plans costing more."""
+    spec = default_spec()
+    front = S.search(spec, CAT).pareto()
+    assert front and all(c.usd_month <= spec.budget_usd_month * (1 + 1e-12) for c in front)
+    unbounded = S.search(spec.model_copy(update={"budget_usd_month": None}), CAT).pareto()
+    assert max(c.usd_month for c in unbounded) > spec.budget_usd_month

@@ -109,7 +109,7 @@ def BEST_CONFIG(model: Any, qps: Any, input_tokens: Any, output_tokens: Any, ttf
 @xw.arg("dtypes", doc=DTYPES_DOC)
 def PARETO(model: Any, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any, tpot_slo_ms: Any,
            budget_usd_month: Any = None, gpus: Any = None, dtypes: Any = None) -> Any:
-    """The Pareto front of output tokens/s per GPU vs tokens/s per user over configurations meeting the SLOs: a
-    table with a header row, highest tokens/s per user first (same columns as BEST_CONFIG)."""
+    """The Pareto front of output tokens/s per GPU vs tokens/s per user over configurations meeting the SLOs and the
+    budget: a table with a header row, highest tokens/s per user first (same columns as BEST_CONFIG)."""
     return _table(search.pareto_table(_spec(model, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms,
                                             budget_usd_month, gpus, dtypes)))

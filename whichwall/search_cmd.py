@@ -209,7 +209,7 @@ def print_search(result: S.SearchResult, relaxation: S.Relaxation | None, top: i
     front = result.pareto()
     if front:
         console.print(plans_table("Pareto front: tokens/s per GPU vs tokens/s per user (every point meets the "
-                                  "SLOs and fits)", front, rank=False))
+                                  "SLOs, fits and is within the budget)", front, rank=False))
     winner = result.winner
     if winner is not None:
         console.print(walls_table(winner))
