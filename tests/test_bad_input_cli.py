@@ -190,7 +190,8 @@ CASES: dict[str, Case] = {
     # ---- validate / calibrate
     "validate: missing file": lambda t: (["validate", t / "nope.csv"], ("does not exist",)),
     "validate: a folder": lambda t: (["validate", t], ("is a folder", "CSV file")),
-    "validate: binary junk": lambda t: (["validate", _plan(t, bytes(range(256)) * 20, "m.csv")], ("not UTF-8 text", "CSV file")),
+    "validate: binary junk":
+        lambda t: (["validate", _plan(t, bytes(range(256)) * 20, "m.csv")], ("not UTF-8 text", "CSV file")),
     "validate: a field over the csv limit":
         lambda t: (["validate", _csv(t, MEASURED_HEADER + "x" * 200_000 + ",h100,vllm,bf16,1,1,1,1,1,1\n")],
                    ("field larger than field limit", "comma-separated")),
