@@ -31,7 +31,7 @@ import numpy as np
 
 from planner import files
 from planner.catalogue import Catalogue, check_dtype, get_catalogue
-from planner.efficiency import Efficiency, check_engine
+from planner.efficiency import Efficiency, check_engine, default_efficiency
 from planner.errors import PlannerError, short
 from planner.roofline import (
     decode_attention_flops,
@@ -415,7 +415,8 @@ def _arrays_for(prep: Prepared, layout: Layout, step: np.ndarray, ttft: np.ndarr
         "bandwidth_fraction": step[0:na][ai],
         "compute_fraction": step[na:2 * na][ai],
         "prefill_compute_fraction": ttft[0:na][ai],
-        "link_fraction": np.full(n, 0.78),
+        # not fitted (the rows cannot separate it from the latency): the catalogue's measured NCCL figure
+        "link_fraction": np.full(n, default_efficiency().link_fraction),
         "latency_s": np.full(n, shared[0] / US_PER_S),
         "layer_overhead_s": np.full(n, shared[1] / US_PER_S),
         "sequence_overhead_s": np.full(n, shared[2] / US_PER_S),
