@@ -11,9 +11,10 @@ TTFT = prefill + step + queueing. The floor of a row is the decode-step floor at
 GPU, so a floor above a measurement is a real contradiction, not a batching or sharding artefact.
 
 Scope: one replica inside one scale-up domain with tensor parallelism (attention data-parallel or multi-node rows,
-and rows whose weights cannot fit, are counted and set aside with the reason). Calibration fits, per accelerator
-(and engine), the bandwidth and compute fractions, the per-collective latency, the per-step and per-sequence
-overheads and the prefill queueing factor, by least squares on log errors.
+and rows whose weights cannot fit, are counted and set aside with the reason). Calibration fits the bandwidth
+and compute fractions per silicon family, the per-collective latency, per-sequence overhead and expert fractions
+shared, and per engine the per-layer overhead, the request overhead and the prefill burst coefficient, by robust
+least squares on log errors (``fit``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ MAX_MEASUREMENT_BYTES = 50_000_000
 ODD_CONCURRENCY = ("512",)
 """../shared/data/README.md flags silicon.csv's concurrency-512 rows as odd (overloaded runs whose TTFT reaches tens
 of seconds and whose TPOT undercuts the weight-read floor); they are set aside and counted."""
+
+UNEVEN_TP = "tensor parallelism that does not split the attention heads evenly (no engine runs it as stated)"
+"""Engines split attention heads evenly over tensor parallelism (whichwall's own choices are powers of two). The
+GB200 rows of silicon.csv recorded as tp 12, 20, 24, 28, 36, ... with DeepSeek's 128 heads are some other layout
+(disaggregated or wide expert-parallel runs counted as tp) and are set aside, counted."""
 
 _ALIASES = {
     "model": ("model_path", "model"),
@@ -188,6 +194,9 @@ def _parse(text: str, where: str, catalogue: Catalogue | None) -> Loaded:
         domain = acc.scaleup.domain if acc.scaleup else 1
         if gpus > domain:
             out.skipped["spans hosts (tensor parallelism across hosts is not modelled)"] += 1
+            continue
+        if model.attention.heads % tp:
+            out.skipped[UNEVEN_TP] += 1
             continue
         kv_dtype = "fp8" if dtype in ("fp8", "fp4") else "bf16"
         isl, osl = _number(record, "isl", here), _number(record, "osl", here)
@@ -340,138 +349,181 @@ def floors(prep: Prepared) -> tuple[np.ndarray, np.ndarray]:
 # ----------------------------------------------------------------------------------------------------- fitting
 
 
+BURST_EXPONENT = 0.75
+"""Fixed, not fitted: how TTFT's wait grows with the prompts in flight, (B − 1)^0.75. Fitted freely per engine, the
+exponents traded off against the request overhead and the prefill fraction and did not carry over to models the fit
+had not seen (leave-one-architecture-out TTFT error 50%); fixed, 38-42% for any value in 0.5-1 (docs/fidelity.md).
+0.75 was the best of {0.5, 0.75, 1} in that validation."""
+BURST_OUTPUT_EXPONENT = 0.0
+"""Fixed, not fitted, for the same reason: the (1024 / output)^δ term is off (δ = 0)."""
+
+
+def family_of(accelerator: str, catalogue: Catalogue | None = None) -> str:
+    """The silicon family an accelerator's fitted fractions are shared with (catalogue ``family``: H100 and H200
+    are one Hopper die with different HBM, B200 and GB200 one Blackwell die), or its own id where it has none."""
+    cat = catalogue or get_catalogue()
+    try:
+        return cat.accelerator(accelerator).family or accelerator
+    except PlannerError:
+        return accelerator
+
+
 @dataclass(frozen=True)
 class Layout:
-    """Which parameters a fit has: per accelerator (hardware fractions), shared (collective latency, per-layer
-    and per-sequence overheads) and per engine (request overhead and prefill bursts)."""
+    """Which parameters a fit has: per silicon family (hardware fractions), shared (collective latency,
+    per-sequence overhead, MoE expert fractions) and per engine (per-layer step overhead, request overhead and
+    prefill burst)."""
 
-    accelerators: tuple[str, ...]
+    families: tuple[str, ...]
     engines: tuple[str, ...]
 
     # parameter blocks: name, lower, upper, start
     # upper bounds: the best fractions kernel microbenchmarks reach (measurements.csv m051-m060: HBM 0.87-0.92,
     # GEMM 0.86-0.93), so a fit cannot explain an engine's overheads away with impossible hardware
-    ACC = (("bandwidth_fraction", 0.2, 0.92, 0.8), ("compute_fraction", 0.05, 0.93, 0.6))
-    SHARED = (("latency_us", 0.0, 200.0, 10.0), ("layer_overhead_us", 0.0, 500.0, 20.0),
-              ("sequence_overhead_us", 0.0, 20.0, 0.5), ("expert_bandwidth_fraction", 0.1, 1.0, 0.6),
-              ("expert_compute_fraction", 0.05, 1.0, 0.5))
+    FAMILY = (("bandwidth_fraction", 0.2, 0.92, 0.8), ("compute_fraction", 0.05, 0.93, 0.6))
+    SHARED = (("latency_us", 0.0, 200.0, 10.0), ("sequence_overhead_us", 0.0, 20.0, 0.5),
+              ("expert_bandwidth_fraction", 0.1, 1.0, 0.6), ("expert_compute_fraction", 0.05, 1.0, 0.5))
+    ENGINE_STEP = (("layer_overhead_us", 0.0, 500.0, 20.0),)
     PREFILL = (("prefill_compute_fraction", 0.05, 0.93, 0.6),)
     PREFILL_SHARED = (("prefill_expert_compute_fraction", 0.05, 1.0, 0.5),)
-    ENGINE = (("request_overhead_ms", 0.0, 3000.0, 50.0), ("burst_coefficient", 0.0, 100.0, 0.1),
-              ("burst_exponent", 0.0, 2.0, 0.5), ("burst_output_exponent", -1.0, 2.0, 0.3))
+    ENGINE = (("request_overhead_ms", 0.0, 3000.0, 50.0), ("burst_coefficient", 0.0, 100.0, 0.1))
 
-    def step_bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        blocks = [b for b in self.ACC for _ in self.accelerators] + list(self.SHARED)
-        return self._arrays(blocks)
+    def step_blocks(self) -> list[tuple[str, float, float, float, int]]:
+        return self._blocks(((self.FAMILY, len(self.families)), (self.SHARED, 1),
+                             (self.ENGINE_STEP, len(self.engines))))
 
-    def ttft_bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        blocks = ([b for b in self.PREFILL for _ in self.accelerators] + list(self.PREFILL_SHARED)
-                  + [b for b in self.ENGINE for _ in self.engines])
-        return self._arrays(blocks)
+    def ttft_blocks(self) -> list[tuple[str, float, float, float, int]]:
+        return self._blocks(((self.PREFILL, len(self.families)), (self.PREFILL_SHARED, 1),
+                             (self.ENGINE, len(self.engines))))
 
     @staticmethod
-    def _arrays(blocks: list[tuple[str, float, float, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return (np.array([b[1] for b in blocks]), np.array([b[2] for b in blocks]), np.array([b[3] for b in blocks]))
+    def _blocks(groups: Iterable[tuple[tuple[tuple[str, float, float, float], ...], int]]
+                ) -> list[tuple[str, float, float, float, int]]:
+        """(name, lower, upper, start, how many) per parameter, in the order the parameter vector holds them."""
+        return [(*block, count) for blocks, count in groups for block in blocks]
+
+
+def _unpack(x: np.ndarray, blocks: list[tuple[str, float, float, float, int]]) -> dict[str, np.ndarray]:
+    out, i = {}, 0
+    for name, _, _, _, count in blocks:
+        out[name] = x[i:i + count]
+        i += count
+    return out
+
+
+def _bounds(blocks: list[tuple[str, float, float, float, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def column(k: int) -> np.ndarray:
+        return np.concatenate([np.full(b[4], b[k]) for b in blocks])
+    return column(1), column(2), column(3)
 
 
 @dataclass(frozen=True)
 class Fit:
-    """Fitted parameters: per accelerator, shared and per engine (plain floats in the units of their names)."""
+    """Fitted parameters: per silicon family, shared and per engine (plain floats in the units of their names)."""
 
-    per_accelerator: dict[str, dict[str, float]]
+    per_family: dict[str, dict[str, float]]
     shared: dict[str, float]
     per_engine: dict[str, dict[str, float]]
     rows: int
+    accelerators: dict[str, str] = field(default_factory=dict)
+    """The accelerators the rows held, and the family of each."""
 
-    def efficiency(self, accelerator: str, engine: str, base: Efficiency) -> Efficiency:
-        """``base`` with this fit's parameters for ``accelerator``/``engine`` written over it."""
-        acc = self.per_accelerator.get(accelerator, {})
+    def efficiency(self, accelerator: str, engine: str, base: Efficiency, catalogue: Catalogue | None = None
+                   ) -> Efficiency:
+        """``base`` with this fit's parameters for ``accelerator``/``engine`` written over it; an accelerator the
+        rows did not hold takes its family's fractions where the fit has them."""
+        fam = self.per_family.get(self.accelerators.get(accelerator) or family_of(accelerator, catalogue), {})
         eng = self.per_engine.get(engine, self.per_engine.get("any", {}))
         update: dict[str, Any] = {
             "scaleup_latency_s": self.shared["latency_us"] / US_PER_S,
             "pcie_latency_s": self.shared["latency_us"] / US_PER_S,
-            "layer_overhead_s": self.shared["layer_overhead_us"] / US_PER_S,
             "sequence_overhead_s": self.shared["sequence_overhead_us"] / US_PER_S,
             "expert_bandwidth_fraction": self.shared["expert_bandwidth_fraction"],
             "expert_compute_fraction": self.shared["expert_compute_fraction"],
             "prefill_expert_compute_fraction": self.shared["prefill_expert_compute_fraction"],
         }
-        if acc:
-            update["bandwidth_fraction"] = acc["bandwidth_fraction"]
-            update["compute_fraction"] = {d: acc["compute_fraction"] for d in base.compute_fraction}
-            update["prefill_compute_fraction"] = acc["prefill_compute_fraction"]
+        if fam:
+            update["bandwidth_fraction"] = fam["bandwidth_fraction"]
+            update["compute_fraction"] = {d: fam["compute_fraction"] for d in base.compute_fraction}
+            update["prefill_compute_fraction"] = fam["prefill_compute_fraction"]
         if eng:
+            update["layer_overhead_s"] = eng["layer_overhead_us"] / US_PER_S
             update["request_overhead_s"] = eng["request_overhead_ms"] / MS_PER_S
             update.update({k: eng[k] for k in ("burst_coefficient", "burst_exponent", "burst_output_exponent")})
         return base.model_copy(update=update)
 
 
-def _arrays_for(prep: Prepared, layout: Layout, step: np.ndarray, ttft: np.ndarray) -> dict[str, np.ndarray]:
-    n, na, ne = len(prep.rows), len(layout.accelerators), len(layout.engines)
-    ai = np.array([layout.accelerators.index(r.accelerator) for r in prep.rows])
+def _arrays_for(prep: Prepared, layout: Layout, family: np.ndarray, step: dict[str, np.ndarray],
+                ttft: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    n = len(prep.rows)
     ei = np.array([layout.engines.index(r.engine) for r in prep.rows])
-    shared = step[2 * na:]
     return {
-        "bandwidth_fraction": step[0:na][ai],
-        "compute_fraction": step[na:2 * na][ai],
-        "prefill_compute_fraction": ttft[0:na][ai],
+        "bandwidth_fraction": step["bandwidth_fraction"][family],
+        "compute_fraction": step["compute_fraction"][family],
+        "prefill_compute_fraction": ttft["prefill_compute_fraction"][family],
         # not fitted (the rows cannot separate it from the latency): the catalogue's measured NCCL figure
         "link_fraction": np.full(n, default_efficiency().link_fraction),
-        "latency_s": np.full(n, shared[0] / US_PER_S),
-        "layer_overhead_s": np.full(n, shared[1] / US_PER_S),
-        "sequence_overhead_s": np.full(n, shared[2] / US_PER_S),
-        "expert_bandwidth_fraction": np.full(n, shared[3]),
-        "expert_compute_fraction": np.full(n, shared[4]),
-        "prefill_expert_compute_fraction": np.full(n, ttft[na]),
-        "request_overhead_s": ttft[na + 1:na + 1 + ne][ei] / MS_PER_S,
-        "burst_coefficient": ttft[na + 1 + ne:na + 1 + 2 * ne][ei],
-        "burst_exponent": ttft[na + 1 + 2 * ne:na + 1 + 3 * ne][ei],
-        "burst_output_exponent": ttft[na + 1 + 3 * ne:na + 1 + 4 * ne][ei],
+        "latency_s": np.full(n, step["latency_us"][0] / US_PER_S),
+        "layer_overhead_s": step["layer_overhead_us"][ei] / US_PER_S,
+        "sequence_overhead_s": np.full(n, step["sequence_overhead_us"][0] / US_PER_S),
+        "expert_bandwidth_fraction": np.full(n, step["expert_bandwidth_fraction"][0]),
+        "expert_compute_fraction": np.full(n, step["expert_compute_fraction"][0]),
+        "prefill_expert_compute_fraction": np.full(n, ttft["prefill_expert_compute_fraction"][0]),
+        "request_overhead_s": ttft["request_overhead_ms"][ei] / MS_PER_S,
+        "burst_coefficient": ttft["burst_coefficient"][ei],
+        "burst_exponent": np.full(n, BURST_EXPONENT),
+        "burst_output_exponent": np.full(n, BURST_OUTPUT_EXPONENT),
     }
 
 
-def fit(prep: Prepared) -> Fit:
+def fit(prep: Prepared, catalogue: Catalogue | None = None) -> Fit:
     """Fit the expected-time parameters to measured rows, in two stages so TTFT's noise cannot bend the step
-    model: (1) per-accelerator bandwidth and compute fractions and the shared latency/overheads to TPOT, with the
-    prefill at the decode compute fraction; (2) per-accelerator prefill compute fraction and per-engine request
-    overhead and burst terms to TTFT. Least squares on log errors with a soft-L1 loss (robust to the duplicated and
-    odd rows measurement tables hold)."""
+    model: (1) per-family bandwidth and compute fractions, the shared latency, per-sequence overhead and expert
+    fractions, and the per-engine per-layer overhead to TPOT, with the prefill at the decode compute fractions;
+    (2) per-family prefill compute fraction, the shared prefill expert fraction and the per-engine request overhead
+    and burst coefficient to TTFT. Least squares on log errors with a Cauchy loss (robust to the duplicated and odd
+    rows measurement tables hold: a row 2x off weighs little more than one 1.5x off)."""
     from scipy.optimize import least_squares  # imported here: only fitting needs scipy
 
-    layout = Layout(tuple(sorted({r.accelerator for r in prep.rows})), tuple(sorted({r.engine for r in prep.rows})))
+    accelerators = {r.accelerator: family_of(r.accelerator, catalogue) for r in prep.rows}
+    layout = Layout(tuple(sorted(set(accelerators.values()))), tuple(sorted({r.engine for r in prep.rows})))
+    family = np.array([layout.families.index(accelerators[r.accelerator]) for r in prep.rows])
     tpot = np.array([r.tpot_ms for r in prep.rows])
     ttft = np.array([r.ttft_ms for r in prep.rows])
-    s_lo, s_hi, s0 = layout.step_bounds()
-    t_lo, t_hi, t0 = layout.ttft_bounds()
-    na = len(layout.accelerators)
+    step_blocks, ttft_blocks = layout.step_blocks(), layout.ttft_blocks()
+    s_lo, s_hi, s0 = _bounds(step_blocks)
+    t_lo, t_hi, t0 = _bounds(ttft_blocks)
+
+    def prefill_like_decode(step: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        second = _unpack(t0, ttft_blocks)
+        second["prefill_compute_fraction"] = step["compute_fraction"]
+        second["prefill_expert_compute_fraction"] = step["expert_compute_fraction"]
+        return second
 
     def stage1(x: np.ndarray) -> np.ndarray:
-        y = t0.copy()
-        y[:na] = x[na:2 * na]
-        y[na] = x[-1]
-        return np.log(predict(prep, _arrays_for(prep, layout, x, y))[0] / tpot)
+        step = _unpack(x, step_blocks)
+        return np.log(predict(prep, _arrays_for(prep, layout, family, step, prefill_like_decode(step)))[0] / tpot)
 
-    step = least_squares(stage1, s0, bounds=(s_lo, s_hi), loss="soft_l1", f_scale=0.2).x
+    step = _unpack(least_squares(stage1, s0, bounds=(s_lo, s_hi), loss="cauchy", f_scale=0.2).x, step_blocks)
 
     def stage2(y: np.ndarray) -> np.ndarray:
-        return np.log(predict(prep, _arrays_for(prep, layout, step, y))[1] / ttft)
+        return np.log(predict(prep, _arrays_for(prep, layout, family, step, _unpack(y, ttft_blocks)))[1] / ttft)
 
-    start = t0.copy()
-    start[:na] = step[na:2 * na]
-    start[na] = step[-1]
-    second = least_squares(stage2, start, bounds=(t_lo, t_hi), loss="soft_l1", f_scale=0.2).x
-    ne = len(layout.engines)
-    per_acc = {a: {"bandwidth_fraction": float(step[i]), "compute_fraction": float(step[na + i]),
-                   "prefill_compute_fraction": float(second[i])} for i, a in enumerate(layout.accelerators)}
-    shared = dict(zip(("latency_us", "layer_overhead_us", "sequence_overhead_us", "expert_bandwidth_fraction",
-                       "expert_compute_fraction"), map(float, step[2 * na:]), strict=True))
-    shared["prefill_expert_compute_fraction"] = float(second[na])
-    per_engine = {e: {"request_overhead_ms": float(second[na + 1 + j]),
-                      "burst_coefficient": float(second[na + 1 + ne + j]),
-                      "burst_exponent": float(second[na + 1 + 2 * ne + j]),
-                      "burst_output_exponent": float(second[na + 1 + 3 * ne + j])}
+    start = np.concatenate([prefill_like_decode(step)[b[0]] for b in ttft_blocks])
+    second = _unpack(least_squares(stage2, np.clip(start, t_lo, t_hi), bounds=(t_lo, t_hi), loss="cauchy",
+                                   f_scale=0.2).x, ttft_blocks)
+    per_family = {f: {"bandwidth_fraction": float(step["bandwidth_fraction"][i]),
+                      "compute_fraction": float(step["compute_fraction"][i]),
+                      "prefill_compute_fraction": float(second["prefill_compute_fraction"][i])}
+                  for i, f in enumerate(layout.families)}
+    shared = {name: float(step[name][0]) for name, *_ in Layout.SHARED}
+    shared["prefill_expert_compute_fraction"] = float(second["prefill_expert_compute_fraction"][0])
+    per_engine = {e: {"layer_overhead_us": float(step["layer_overhead_us"][j]),
+                      "request_overhead_ms": float(second["request_overhead_ms"][j]),
+                      "burst_coefficient": float(second["burst_coefficient"][j]),
+                      "burst_exponent": BURST_EXPONENT, "burst_output_exponent": BURST_OUTPUT_EXPONENT}
                   for j, e in enumerate(layout.engines)}
-    return Fit(per_acc, shared, per_engine, len(prep.rows))
+    return Fit(per_family, shared, per_engine, len(prep.rows), accelerators)
 
 
 def subset(prep: Prepared, mask: np.ndarray) -> Prepared:
@@ -485,15 +537,23 @@ ARCHITECTURE_GROUPS = {"deepseek-r1": "deepseek-v3"}
 
 
 def _predict_with(prep: Prepared, the_fit: Fit, catalogue: Catalogue | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions with ``the_fit`` over the catalogue's efficiencies. An accelerator whose family the fit has not
+    seen starts from the catalogue's defaults, never from its own shipped entry (fitted to every row, the held-out
+    ones too)."""
     cat = catalogue or get_catalogue()
-    effs = [the_fit.efficiency(r.accelerator, r.engine, cat.efficiency(r.accelerator, r.engine)) for r in prep.rows]
+    effs = []
+    for r in prep.rows:
+        known = family_of(r.accelerator, cat) in the_fit.per_family
+        base = cat.efficiency(r.accelerator if known else "", r.engine)
+        effs.append(the_fit.efficiency(r.accelerator, r.engine, base, cat))
     return predict(prep, efficiency_arrays(effs, prep))
 
 
 def cross_validated(prep: Prepared, catalogue: Catalogue | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-sample predictions, leave one architecture out: each model's rows (DeepSeek-V3 and R1 together) are
-    predicted with parameters fitted on all the OTHER models' rows. An accelerator or engine seen only with the
-    held-out model keeps the catalogue's default efficiencies for it."""
+    predicted with parameters fitted on all the OTHER models' rows. An accelerator takes its silicon family's
+    fitted fractions (GB200 those fitted on B200 rows); one whose family was seen only with the held-out model
+    keeps the catalogue's default fractions."""
     arch = np.array([ARCHITECTURE_GROUPS.get(r.model, r.model) for r in prep.rows])
     if len(np.unique(arch)) < 2:
         raise PlannerError(f"leave-one-architecture-out validation needs rows of at least two model architectures; "
@@ -503,7 +563,7 @@ def cross_validated(prep: Prepared, catalogue: Catalogue | None = None) -> tuple
     ttft = np.full(len(prep.rows), np.nan)
     for group in np.unique(arch):
         held = arch == group
-        the_fit = fit(subset(prep, ~held))
+        the_fit = fit(subset(prep, ~held), catalogue)
         t, f = _predict_with(subset(prep, held), the_fit, catalogue)
         tpot[held], ttft[held] = t, f
     return tpot, ttft
@@ -564,21 +624,27 @@ def _round(x: float) -> float:
 
 
 def calibration_entries(the_fit: Fit, source: str) -> dict[str, Any]:
-    """A fit as a catalogue ``efficiency`` section (``planner.efficiency.EfficiencyTable`` shape)."""
+    """A fit as a catalogue ``efficiency`` section (``planner.efficiency.EfficiencyTable`` shape): one
+    per-accelerator entry for each accelerator the rows held (its family's fractions), one entry per engine."""
     latency = _round(the_fit.shared["latency_us"])
     default = {"collective_latency_us": {"scaleup": latency, "pcie": latency},
-               "layer_overhead_us": _round(the_fit.shared["layer_overhead_us"]),
                "sequence_overhead_us": _round(the_fit.shared["sequence_overhead_us"]),
                "expert_bandwidth_fraction": _round(the_fit.shared["expert_bandwidth_fraction"]),
                "expert_compute_fraction": _round(the_fit.shared["expert_compute_fraction"]),
                "prefill_expert_compute_fraction": _round(the_fit.shared["prefill_expert_compute_fraction"]),
                "source": f"{source}: shared step overheads fitted to {the_fit.rows} rows"}
-    per_acc = {a: {"bandwidth_fraction": _round(v["bandwidth_fraction"]),
-                   "compute_fraction": {d: _round(v["compute_fraction"]) for d in DTYPES},
-                   "prefill_compute_fraction": _round(v["prefill_compute_fraction"]),
-                   "source": f"{source}: fitted to the {a} rows"}
-               for a, v in the_fit.per_accelerator.items()}
-    engines = {e: {"request_overhead_ms": _round(v["request_overhead_ms"]),
+    if len(the_fit.per_engine) == 1:  # one engine: its per-layer overhead is the best default there is
+        default["layer_overhead_us"] = _round(next(iter(the_fit.per_engine.values()))["layer_overhead_us"])
+    per_acc = {}
+    for acc, fam in sorted(the_fit.accelerators.items()):
+        v = the_fit.per_family[fam]
+        siblings = sorted(a for a, f in the_fit.accelerators.items() if f == fam)
+        per_acc[acc] = {"bandwidth_fraction": _round(v["bandwidth_fraction"]),
+                        "compute_fraction": {d: _round(v["compute_fraction"]) for d in DTYPES},
+                        "prefill_compute_fraction": _round(v["prefill_compute_fraction"]),
+                        "source": f"{source}: fitted to the {fam} rows ({', '.join(siblings)})"}
+    engines = {e: {"layer_overhead_us": _round(v["layer_overhead_us"]),
+                   "request_overhead_ms": _round(v["request_overhead_ms"]),
                    "burst_coefficient": _round(v["burst_coefficient"]),
                    "burst_exponent": _round(v["burst_exponent"]),
                    "burst_output_exponent": _round(v["burst_output_exponent"]),
@@ -590,14 +656,15 @@ def calibration_entries(the_fit: Fit, source: str) -> dict[str, Any]:
 def calibrate(loaded: Loaded, catalogue: Catalogue | None = None, source: str = "calibration") -> dict[str, Any]:
     """Fit every parameter to ``loaded`` and return a user catalogue (``{"efficiency": ...}``) that applies it.
     With rows from several engines, an ``any`` engine entry is fitted on them pooled (used when a plan names no
-    engine)."""
+    engine), and its per-layer overhead is also the default's."""
     prep = prepare(loaded.rows, catalogue)
-    the_fit = fit(prep)
+    the_fit = fit(prep, catalogue)
     entries = calibration_entries(the_fit, source)
     if len(the_fit.per_engine) > 1:
         pooled = fit(Prepared([replace(r, engine="any") for r in prep.rows], prep.batch, prep.decode, prep.prefill,
-                              prep.rates))
+                              prep.rates), catalogue)
         entries["engines"]["any"] = calibration_entries(pooled, source)["engines"]["any"]
+        entries["default"]["layer_overhead_us"] = entries["engines"]["any"]["layer_overhead_us"]
     return {"efficiency": entries}
 
 

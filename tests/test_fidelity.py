@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -55,11 +56,12 @@ def test_rows_set_aside_are_counted_with_reasons(silicon: fidelity.Loaded) -> No
 @needs_data
 def test_out_of_sample_errors_are_what_the_docs_report(silicon: fidelity.Loaded) -> None:
     """Leave-one-architecture-out: every model's rows are predicted by a fit that never saw that model. The figures
-    must stay where docs/fidelity.md says they are (a regression guard; the targets are 15% / 25%, see the doc)."""
+    must stay where docs/fidelity.md says they are: TPOT within the 15% target; TTFT a regression guard (the target
+    is 25%, not met out of sample; see the doc)."""
     report = fidelity.validate(silicon, out_of_sample=True)
     assert report.floor_violations == 0
-    assert report.tpot_mape_median < 0.20
-    assert report.ttft_mape_median < 0.55
+    assert report.tpot_mape_median <= 0.15
+    assert report.ttft_mape_median < 0.40
     doc = (Path(__file__).resolve().parents[1] / "docs" / "fidelity.md").read_text(encoding="utf-8")
     assert f"{report.tpot_mape_median:.1%}" in doc and f"{report.ttft_mape_median:.1%}" in doc
 
@@ -67,8 +69,8 @@ def test_out_of_sample_errors_are_what_the_docs_report(silicon: fidelity.Loaded)
 @needs_data
 def test_in_sample_errors_with_the_shipped_efficiencies(silicon: fidelity.Loaded) -> None:
     report = fidelity.validate(silicon, out_of_sample=False)
-    assert report.tpot_mape_median < 0.15
-    assert report.ttft_mape_median < 0.30
+    assert report.tpot_mape_median < 0.12
+    assert report.ttft_mape_median < 0.26
 
 
 @needs_data
@@ -83,7 +85,10 @@ def test_shipped_efficiencies_are_the_fit_to_the_data(silicon: fidelity.Loaded) 
         assert mine.compute_fraction["bf16"] == pytest.approx(entry["compute_fraction"]["bf16"], rel=0.02)
     for engine, entry in fitted["engines"].items():
         assert shipped.engines[engine].request_overhead_ms == pytest.approx(entry["request_overhead_ms"], rel=0.05)
+        assert shipped.engines[engine].layer_overhead_us == pytest.approx(entry["layer_overhead_us"], rel=0.05)
     assert shipped.default.layer_overhead_us == pytest.approx(fitted["default"]["layer_overhead_us"], rel=0.05)
+    assert shipped.default.expert_compute_fraction == pytest.approx(fitted["default"]["expert_compute_fraction"],
+                                                                    rel=0.05)
 
 
 def _synthetic_rows(eff_update: dict[str, float]) -> tuple[str, fidelity.Loaded]:
@@ -114,9 +119,40 @@ def test_fit_recovers_known_parameters() -> None:
              "layer_overhead_s": 30e-6, "request_overhead_s": 0.04}
     _, loaded = _synthetic_rows(truth)
     fit = fidelity.fit(fidelity.prepare(loaded.rows))
-    assert fit.per_accelerator["h100-sxm"]["bandwidth_fraction"] == pytest.approx(0.71, rel=0.03)
-    assert fit.shared["layer_overhead_us"] == pytest.approx(30.0, rel=0.1)
+    assert fit.per_family["nvidia-hopper"]["bandwidth_fraction"] == pytest.approx(0.71, rel=0.03)
+    assert fit.per_engine["vllm"]["layer_overhead_us"] == pytest.approx(30.0, rel=0.1)
     assert fit.per_engine["vllm"]["request_overhead_ms"] == pytest.approx(40.0, rel=0.1)
+
+
+def test_uneven_tensor_parallelism_is_set_aside() -> None:
+    """Engines split attention heads evenly over tp: a row claiming tp 3 for a 64-head model is counted with the
+    reason, not modelled; tp 4 of the same model is."""
+    rows = [{"model": "llama-3.1-70b", "accelerator": "h100-sxm", "engine": "vllm", "dtype": "fp8", "tp": tp,
+             "isl": 1024, "osl": 256, "concurrency": 8, "ttft_ms": 100, "tpot_ms": 20} for tp in (3, 4)]
+    loaded = fidelity.parse_measurements(fidelity.rows_from(rows), "rows")
+    assert [r.gpus for r in loaded.rows] == [4]
+    assert loaded.skipped == {fidelity.UNEVEN_TP: 1}
+
+
+def test_fit_shares_fractions_within_a_silicon_family() -> None:
+    """H100 and H200 are one Hopper die: rows of both give one set of fitted fractions, and an accelerator of the
+    family the rows did not hold (H100 NVL) takes them; one of another family keeps the base efficiencies."""
+    truth = {"bandwidth_fraction": 0.66, "layer_overhead_s": 40e-6}
+    _, loaded = _synthetic_rows(truth)
+    h200 = [replace(r, accelerator="h200-sxm") for r in loaded.rows[::2]]
+    prep = fidelity.prepare(list(loaded.rows[1::2]) + h200)
+    assert prep.batch.size > 10
+    # H200 rows priced with H200's own peaks but the same true fractions
+    effs = [builtin_catalogue().efficiency("h100-sxm", "vllm").model_copy(update=truth)] * len(prep.rows)
+    tpot, ttft = fidelity.predict(prep, fidelity.efficiency_arrays(effs, prep))
+    prep = fidelity.prepare([replace(r, tpot_ms=float(t), ttft_ms=float(f))
+                             for r, t, f in zip(prep.rows, tpot, ttft, strict=True)])
+    fit = fidelity.fit(prep)
+    assert set(fit.per_family) == {"nvidia-hopper"}
+    assert fit.per_family["nvidia-hopper"]["bandwidth_fraction"] == pytest.approx(0.66, rel=0.03)
+    base = builtin_catalogue().efficiency("", "vllm")
+    assert fit.efficiency("h100-nvl", "vllm", base).bandwidth_fraction == pytest.approx(0.66, rel=0.03)
+    assert fit.efficiency("mi300x", "vllm", base).bandwidth_fraction == base.bandwidth_fraction
 
 
 def test_calibrate_writes_a_catalogue_that_changes_expected_times(tmp_path: Path,
