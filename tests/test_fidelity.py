@@ -83,9 +83,14 @@ def test_shipped_efficiencies_are_the_fit_to_the_data(silicon: fidelity.Loaded) 
         mine = shipped.per_accelerator[acc]
         assert mine.bandwidth_fraction == pytest.approx(entry["bandwidth_fraction"], rel=0.02)
         assert mine.compute_fraction["bf16"] == pytest.approx(entry["compute_fraction"]["bf16"], rel=0.02)
+        assert mine.prefill_compute_fraction == pytest.approx(entry["prefill_compute_fraction"], rel=0.05)
     for engine, entry in fitted["engines"].items():
-        assert shipped.engines[engine].request_overhead_ms == pytest.approx(entry["request_overhead_ms"], rel=0.05)
-        assert shipped.engines[engine].layer_overhead_us == pytest.approx(entry["layer_overhead_us"], rel=0.05)
+        mine = shipped.engines[engine]
+        assert mine.request_overhead_ms == pytest.approx(entry["request_overhead_ms"], rel=0.05)
+        assert mine.layer_overhead_us == pytest.approx(entry["layer_overhead_us"], rel=0.05)
+        assert mine.burst_coefficient == pytest.approx(entry["burst_coefficient"], rel=0.05)
+        assert (mine.burst_exponent, mine.burst_output_exponent) == (fidelity.BURST_EXPONENT,
+                                                                    fidelity.BURST_OUTPUT_EXPONENT)
     assert shipped.default.layer_overhead_us == pytest.approx(fitted["default"]["layer_overhead_us"], rel=0.05)
     assert shipped.default.expert_compute_fraction == pytest.approx(fitted["default"]["expert_compute_fraction"],
                                                                     rel=0.05)
