@@ -7,17 +7,18 @@ has the broadcast shape. A scalar call is the 1-element case. ``None`` for an op
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
 import numpy as np
 
-from planner import report, roofline, topology
+from planner import evaluator, report, roofline, topology
 from planner import walls as W
 from planner.catalogue import Accelerator, Catalogue, Model, check_dtype, get_catalogue, user_catalogue_paths
-from planner.efficiency import expected_efficiency
+from planner.efficiency import check_engine, expected_efficiency
 from planner.errors import PlannerError, unknown
-from planner.plan import PlanResult, evaluate
+from planner.plan import PlanResult, check_context, evaluate
 from planner.spec import PlanSpec, spec_from_data
 from planner.units import DTYPES, GB, HOURS_PER_MONTH, MS_PER_S
 from planner.validate import as_array, at_least_one, non_negative, positive
@@ -56,19 +57,97 @@ def prefill_floor_ms(model: object, gpu: object, prompt_tokens: Any, dtype: obje
                                      _dtype(dtype), at_least_one("tp", _or(tp, 1)), _dtype(kv_dtype, "kv_dtype"))
 
 
+def _expected_rows(m: Model, a: Accelerator, d: str, kv: str, tps: np.ndarray, engine: object, what: str
+                   ) -> None:
+    """Expected times exist only where the weights fit: a ``PlannerError`` naming the smallest tp that holds
+    them otherwise (floors stay pure arithmetic)."""
+    for t in np.unique(tps):
+        if float(topology.weight_bytes_per_gpu(m, d, t).item()) > topology.usable_bytes(a):
+            try:
+                fits = next(x for x in topology.tp_choices(m, a)
+                            if float(topology.weight_bytes_per_gpu(m, d, x).item()) <= topology.usable_bytes(a))
+                hint = f"give tp >= {fits}"
+            except StopIteration:
+                hint = (f"no tp on one {a.id} host holds them: plan it with pipeline stages across hosts "
+                        f"(PLAN_VALUE / BINDING_WALL with pp), or a smaller dtype")
+            need = float(topology.weight_bytes_per_gpu(m, d, t).item()) / GB
+            raise PlannerError(
+                f"{what} needs the weights to fit: {m.id} in {d} is {need:.1f} GB per GPU at tp={int(t)}, over the "
+                f"{topology.usable_bytes(a) / GB:.1f} GB usable on {a.id}; {hint} (the *_FLOOR_MS functions give the "
+                f"pure roofline arithmetic)")
+
+
 def decode_ms(model: object, gpu: object, dtype: object = None, batch: Any = None, context_tokens: Any = None,
-              tp: Any = None, kv_dtype: object = None) -> np.ndarray:
-    """Expected decode step (time per output token), ms, with measured efficiencies."""
-    return roofline.decode_ms(_model(model), _acc(gpu), _dtype(dtype), at_least_one("batch", _or(batch, 1)),
-                              non_negative("context_tokens", _or(context_tokens, 0)),
-                              at_least_one("tp", _or(tp, 1)), _dtype(kv_dtype, "kv_dtype"))
+              tp: Any = None, kv_dtype: object = None, engine: object = None) -> np.ndarray:
+    """Expected decode step (time per output token at that batch, no prefill interference), ms, with measured
+    efficiencies; a ``PlannerError`` where the weights do not fit the tp GPUs."""
+    m, a, d, kv = _model(model), _acc(gpu), _dtype(dtype), _dtype(kv_dtype, "kv_dtype")
+    b, s = at_least_one("batch", _or(batch, 1)), non_negative("context_tokens", _or(context_tokens, 0))
+    t = _tp_arg(m, a, tp)
+    _expected_rows(m, a, d, kv, t, engine, "DECODE_MS")
+    return roofline.decode_ms(m, a, d, b, s, t, kv, get_catalogue().efficiency(a.id, engine))
 
 
 def prefill_ms(model: object, gpu: object, prompt_tokens: Any, dtype: object = None, tp: Any = None,
-               kv_dtype: object = None) -> np.ndarray:
-    """Expected unloaded prefill (time to first token), ms."""
-    return roofline.prefill_ms(_model(model), _acc(gpu), at_least_one("prompt_tokens", prompt_tokens),
-                               _dtype(dtype), at_least_one("tp", _or(tp, 1)), _dtype(kv_dtype, "kv_dtype"))
+               kv_dtype: object = None, engine: object = None) -> np.ndarray:
+    """Expected unloaded prefill of one prompt (no request overhead), ms; a ``PlannerError`` where the weights do not
+    fit the tp GPUs."""
+    m, a, d, kv = _model(model), _acc(gpu), _dtype(dtype), _dtype(kv_dtype, "kv_dtype")
+    p = at_least_one("prompt_tokens", prompt_tokens)
+    t = _tp_arg(m, a, tp)
+    _expected_rows(m, a, d, kv, t, engine, "PREFILL_MS")
+    return roofline.prefill_ms(m, a, p, d, t, kv, get_catalogue().efficiency(a.id, engine))
+
+
+def _tp_arg(m: Model, a: Accelerator, tp: Any) -> np.ndarray:
+    """tp as an array of layouts engines run for ``m`` on ``a`` (default 1)."""
+    t = at_least_one("tp", _or(tp, 1))
+    for value in np.unique(t):
+        topology.check_tp(m, a, int(value))
+    return t
+
+
+def _concurrency_times(model: object, gpu: object, concurrency: Any, input_tokens: Any, output_tokens: Any,
+                       dtype: object, tp: Any, kv_dtype: object, engine: object) -> tuple[np.ndarray, np.ndarray]:
+    m, a, d, kv = _model(model), _acc(gpu), _dtype(dtype), _dtype(kv_dtype, "kv_dtype")
+    n = at_least_one("concurrency", concurrency)
+    inp, out = at_least_one("input_tokens", input_tokens), at_least_one("output_tokens", output_tokens)
+    t = _tp_arg(m, a, tp)
+    shape = np.broadcast_shapes(n.shape, inp.shape, out.shape, t.shape)
+    tpot, ttft = np.empty(shape), np.empty(shape)
+    cat = get_catalogue()
+    eff = cat.efficiency(a.id, engine)
+    for idx in np.ndindex(shape):
+        c, i, o, tp_ = (float(np.broadcast_to(x, shape)[idx]) for x in (n, inp, out, t))
+        spec = PlanSpec(model=m.id, accelerator=a.id, dtype=d, kv_dtype=kv, engine=check_engine(engine),
+                        tp=int(tp_), pp=1, ep=1, qps=1.0, input_tokens=int(i), output_tokens=int(o),
+                        ttft_slo_ms=1e9, tpot_slo_ms=1e9)
+        check_context(spec, m)
+        rows = evaluator.build(m, spec, [evaluator.Option(a, d, kv, math.nan, eff,
+                                                          topology.layouts(m, a, int(tp_), 1, 1))])
+        if rows["b_mem"][0, 0] < 1:
+            _expected_rows(m, a, d, kv, np.array([tp_]), engine, "TPOT_MS / TTFT_MS")
+            raise PlannerError(f"not even one sequence of {int(i + o):,} tokens fits beside the weights of {m.id} "
+                               f"on {a.id} at tp={int(tp_)}; give a larger tp")
+        tp_ms, tt_ms = evaluator.concurrency_times(rows, np.array([[c]]))
+        tpot[idx], ttft[idx] = float(tp_ms[0, 0]), float(tt_ms[0, 0])
+    return tpot, ttft
+
+
+def tpot_ms(model: object, gpu: object, concurrency: Any, input_tokens: Any, output_tokens: Any,
+            dtype: object = None, tp: Any = None, kv_dtype: object = None, engine: object = None) -> np.ndarray:
+    """Expected time per output token a user sees with ``concurrency`` requests in flight on one replica, ms: the
+    decode step at min(concurrency, largest batch that fits) plus its share of other requests' prefills
+    (``planner.serving``, the plan's model)."""
+    return _concurrency_times(model, gpu, concurrency, input_tokens, output_tokens, dtype, tp, kv_dtype, engine)[0]
+
+
+def ttft_ms(model: object, gpu: object, concurrency: Any, input_tokens: Any, output_tokens: Any,
+            dtype: object = None, tp: Any = None, kv_dtype: object = None, engine: object = None) -> np.ndarray:
+    """Expected time to first token with ``concurrency`` requests in flight on one replica, ms: request overhead +
+    prefill + the wait behind other prompts (``planner.serving``), plus, beyond the batch that fits, the wait for a
+    free slot."""
+    return _concurrency_times(model, gpu, concurrency, input_tokens, output_tokens, dtype, tp, kv_dtype, engine)[1]
 
 
 def ridge_intensity(gpu: object, dtype: object = None) -> float:
@@ -110,32 +189,33 @@ def max_batch(model: object, gpu: object, context_tokens: Any, dtype: object = N
 
 
 def max_tokens_per_sec(model: object, gpu: object, input_tokens: Any, output_tokens: Any, dtype: object = None,
-                       tp: Any = None, kv_dtype: object = None) -> np.ndarray:
-    """Best output tokens/s of one replica over every batch that fits: max over B of
-    output / (prefill + output · decode_step(B) / B), expected times, sequences sized at input + output tokens."""
+                       tp: Any = None, kv_dtype: object = None, engine: object = None) -> np.ndarray:
+    """Best output tokens/s of one replica over every batch that fits (``planner.evaluator.max_throughput``): max
+    over B of output / (prefill + output · decode_step(B) / B), expected times, sequences sized at input + output
+    tokens; 0 where not even one sequence fits."""
     m, a = _model(model), _acc(gpu)
     d, kv = _dtype(dtype), _dtype(kv_dtype, "kv_dtype")
     inp, out = at_least_one("input_tokens", input_tokens), at_least_one("output_tokens", output_tokens)
-    tps = at_least_one("tp", _or(tp, 1))
+    tps = _tp_arg(m, a, tp)
     shape = np.broadcast_shapes(inp.shape, out.shape, tps.shape)
     result = np.empty(shape)
+    eff = get_catalogue().efficiency(a.id, engine)
     for idx in np.ndindex(shape):
         i, o, t = (float(np.broadcast_to(x, shape)[idx]) for x in (inp, out, tps))
-        b_mem = int(topology.max_batch(m, a, i + o, d, t, kv).item())
-        if b_mem < 1:
-            result[idx] = 0.0
-            continue
-        prefill_s = float(roofline.prefill_ms(m, a, i, d, t, kv).item()) / 1e3
-        batches = np.arange(1, min(b_mem, 65_536) + 1, dtype=float)
-        step_s = roofline.decode_ms(m, a, d, batches, i + o / 2, t, kv) / 1e3
-        result[idx] = float(np.max(o / (prefill_s + o * step_s / batches)))
+        spec = PlanSpec(model=m.id, accelerator=a.id, dtype=d, kv_dtype=kv, engine=check_engine(engine), tp=int(t),
+                        pp=1, ep=1, qps=1.0, input_tokens=int(i), output_tokens=int(o), ttft_slo_ms=1e9,
+                        tpot_slo_ms=1e9)
+        check_context(spec, m)
+        rows = evaluator.build(m, spec, [evaluator.Option(a, d, kv, math.nan, eff, topology.layouts(m, a, int(t), 1,
+                                                                                                    1))])
+        result[idx] = float(evaluator.max_throughput(rows)[0, 0])
     return result
 
 
 def plan_spec(model: object, gpu: object, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
               tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: object = None, tp: Any = None,
-              kv_dtype: object = None) -> PlanSpec:
-    """A validated spec from the arguments of ``BINDING_WALL`` and friends."""
+              kv_dtype: object = None, pp: Any = None, engine: object = None) -> PlanSpec:
+    """A validated spec from the plan functions' arguments (``BINDING_WALL`` and friends; ``PLAN_ARGUMENTS``)."""
     def one(name: str, v: Any, integer: bool = False) -> Any:
         if v is None:
             return None
@@ -150,7 +230,8 @@ def plan_spec(model: object, gpu: object, qps: Any, input_tokens: Any, output_to
             "output_tokens": one("output_tokens", output_tokens, True),
             "ttft_slo_ms": one("ttft_slo_ms", ttft_slo_ms), "tpot_slo_ms": one("tpot_slo_ms", tpot_slo_ms),
             "budget_usd_month": one("budget_usd_month", budget_usd_month), "dtype": _dtype(dtype),
-            "tp": one("tp", tp, True), "kv_dtype": _dtype(kv_dtype, "kv_dtype")}
+            "tp": one("tp", tp, True), "kv_dtype": _dtype(kv_dtype, "kv_dtype"), "pp": one("pp", pp, True),
+            "engine": check_engine(engine)}
     for key in ("model", "accelerator"):
         if not isinstance(data[key], str):
             raise PlannerError(f"{'gpu' if key == 'accelerator' else key} must be a catalogue id (text), "
@@ -161,19 +242,25 @@ def plan_spec(model: object, gpu: object, qps: Any, input_tokens: Any, output_to
     return spec_from_data({k: v for k, v in data.items() if v is not None}, where="arguments")
 
 
+PLAN_ARGUMENTS = ("model", "gpu", "qps", "input_tokens", "output_tokens", "ttft_slo_ms", "tpot_slo_ms",
+                  "budget_usd_month", "dtype", "tp", "kv_dtype", "pp", "engine")
+"""The plan functions' arguments, in order (``plan_spec``'s)."""
+
+
 def plan(model: object, gpu: object, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
          tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: object = None, tp: Any = None,
-         kv_dtype: object = None) -> PlanResult:
+         kv_dtype: object = None, pp: Any = None, engine: object = None) -> PlanResult:
     """The whole design loop for one plan given as arguments."""
     return evaluate(plan_spec(model, gpu, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms,
-                              budget_usd_month, dtype, tp, kv_dtype))
+                              budget_usd_month, dtype, tp, kv_dtype, pp, engine))
 
 
 def binding_wall(model: object, gpu: object, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
-                 tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: object = None, tp: Any = None) -> str:
+                 tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: object = None, tp: Any = None,
+                 kv_dtype: object = None, pp: Any = None, engine: object = None) -> str:
     """The wall that limits the plan first (see ``planner.walls``)."""
     return plan(model, gpu, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms, budget_usd_month, dtype,
-                tp).binding_wall
+                tp, kv_dtype, pp, engine).binding_wall
 
 
 # =================================================================================================================
@@ -426,10 +513,10 @@ PLAN_CACHE_LIMIT = 2_000
 
 def plan_cached(model: object, gpu: object, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
                 tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: object = None, tp: Any = None,
-                kv_dtype: object = None) -> PlanResult:
+                kv_dtype: object = None, pp: Any = None, engine: object = None) -> PlanResult:
     """``plan(...)``, remembered per active catalogue and spec (several functions read the same plan)."""
     spec = plan_spec(model, gpu, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms, budget_usd_month,
-                     dtype, tp, kv_dtype)
+                     dtype, tp, kv_dtype, pp, engine)
     cat = get_catalogue()
     if _plan_cache_catalogue[0] is not cat:
         _plan_cache.clear()
@@ -445,35 +532,35 @@ def plan_cached(model: object, gpu: object, qps: Any, input_tokens: Any, output_
 
 def _plan_over(pick: Any, model: object, gpu: object, qps: Any, input_tokens: Any, output_tokens: Any,
                ttft_slo_ms: Any, tpot_slo_ms: Any, budget_usd_month: Any, dtype: object, tp: Any,
-               kv_dtype: object) -> Any:
-    def one(q: Any, i: Any, o: Any, ttft: Any, tpot: Any, budget: Any, t: Any) -> Any:
-        return pick(plan_cached(model, gpu, q, i, o, ttft, tpot, budget, dtype, t, kv_dtype))
-    return _over(one, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms, budget_usd_month, tp)
+               kv_dtype: object, pp: Any, engine: object) -> Any:
+    def one(q: Any, i: Any, o: Any, ttft: Any, tpot: Any, budget: Any, t: Any, p: Any) -> Any:
+        return pick(plan_cached(model, gpu, q, i, o, ttft, tpot, budget, dtype, t, kv_dtype, p, engine))
+    return _over(one, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms, budget_usd_month, tp, pp)
 
 
 def binding_walls(model: object, gpu: object, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
                   tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: object = None, tp: Any = None,
-                  kv_dtype: object = None) -> Any:
+                  kv_dtype: object = None, pp: Any = None, engine: object = None) -> Any:
     """``binding_wall`` over arrays of the numeric arguments (a text array of the broadcast shape)."""
     return _plan_over(lambda r: r.binding_wall, model, gpu, qps, input_tokens, output_tokens, ttft_slo_ms,
-                      tpot_slo_ms, budget_usd_month, dtype, tp, kv_dtype)
+                      tpot_slo_ms, budget_usd_month, dtype, tp, kv_dtype, pp, engine)
 
 
 def next_wall(model: object, gpu: object, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
               tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: object = None, tp: Any = None,
-              kv_dtype: object = None) -> Any:
+              kv_dtype: object = None, pp: Any = None, engine: object = None) -> Any:
     """The wall with the least headroom after the binding one (None without another wall)."""
     return _plan_over(lambda r: r.walls.next, model, gpu, qps, input_tokens, output_tokens, ttft_slo_ms,
-                      tpot_slo_ms, budget_usd_month, dtype, tp, kv_dtype)
+                      tpot_slo_ms, budget_usd_month, dtype, tp, kv_dtype, pp, engine)
 
 
 def replicas(model: object, gpu: object, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
              tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: object = None, tp: Any = None,
-             kv_dtype: object = None) -> Any:
+             kv_dtype: object = None, pp: Any = None, engine: object = None) -> Any:
     """Replicas (tp GPUs each) the traffic needs at the plan's operating point; None when no batch meets the
     SLOs or fits (see ``binding_wall``)."""
     return _plan_over(lambda r: r.replicas, model, gpu, qps, input_tokens, output_tokens, ttft_slo_ms,
-                      tpot_slo_ms, budget_usd_month, dtype, tp, kv_dtype)
+                      tpot_slo_ms, budget_usd_month, dtype, tp, kv_dtype, pp, engine)
 
 
 def plan_keys() -> list[str]:
@@ -481,6 +568,7 @@ def plan_keys() -> list[str]:
     walls)."""
     keys = [k for k, _, _ in report.REQUIREMENT_FIELDS] + [k for _, k, _, _ in report.RESULT_FIELDS]
     keys += [f"utilization:{w}" for w in W.WALLS] + ["binding_wall", "reason", "next_wall"]
+    keys += [f"split:{part}" for part in W.SPLIT_PARTS]
     return keys
 
 
@@ -493,7 +581,7 @@ def _plan_row(result: PlanResult, key: str) -> Any:
 
 def plan_value(key: Any, model: object, gpu: object, qps: Any, input_tokens: Any, output_tokens: Any,
                ttft_slo_ms: Any, tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: object = None,
-               tp: Any = None, kv_dtype: object = None) -> Any:
+               tp: Any = None, kv_dtype: object = None, pp: Any = None, engine: object = None) -> Any:
     """One value of the plan by its key (``plan_keys``; also ``advice:1``, ``advice:2``...); ``key`` may be an
     array too."""
     keys = plan_keys()
@@ -506,27 +594,30 @@ def plan_value(key: Any, model: object, gpu: object, qps: Any, input_tokens: Any
             raise unknown("plan key", k, keys)
         return text
 
-    def one(k: Any, q: Any, i: Any, o: Any, ttft: Any, tpot: Any, budget: Any, t: Any) -> Any:
-        return _plan_row(plan_cached(model, gpu, q, i, o, ttft, tpot, budget, dtype, t, kv_dtype), check(k))
-    return _over(one, key, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms, budget_usd_month, tp)
+    def one(k: Any, q: Any, i: Any, o: Any, ttft: Any, tpot: Any, budget: Any, t: Any, p: Any) -> Any:
+        return _plan_row(plan_cached(model, gpu, q, i, o, ttft, tpot, budget, dtype, t, kv_dtype, p, engine),
+                         check(k))
+    return _over(one, key, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms, budget_usd_month, tp, pp)
 
 
 def walls_table(model: object, gpu: object, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
                 tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: object = None, tp: Any = None,
-                kv_dtype: object = None) -> list[tuple[str, float | None, float | None, bool]]:
+                kv_dtype: object = None, pp: Any = None, engine: object = None
+                ) -> list[tuple[str, float | None, float | None, bool]]:
     """Each wall as (wall, utilization, headroom, binding?): utilization = demand ÷ capacity at the plan's
     operating point, headroom = 1 − utilization (None where the wall does not apply: budget without a budget)."""
     r = plan_cached(model, gpu, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms, budget_usd_month,
-                    dtype, tp, kv_dtype)
+                    dtype, tp, kv_dtype, pp, engine)
     return [(w, r.walls.utilization[w], r.walls.headroom(w), w == r.binding_wall) for w in W.WALLS]
 
 
 def plan_table(model: object, gpu: object, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
                tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: object = None, tp: Any = None,
-               kv_dtype: object = None) -> list[tuple[str, str, str, Any, str]]:
+               kv_dtype: object = None, pp: Any = None, engine: object = None
+               ) -> list[tuple[str, str, str, Any, str]]:
     """The whole plan as (section, key, quantity, value, unit) rows, in the design loop's order."""
     r = plan_cached(model, gpu, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms, budget_usd_month,
-                    dtype, tp, kv_dtype)
+                    dtype, tp, kv_dtype, pp, engine)
     return [(row.section, row.key, row.label, row.value, row.unit) for row in report.rows(r)]
 
 

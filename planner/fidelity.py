@@ -35,17 +35,16 @@ from planner.catalogue import Catalogue, check_dtype, get_catalogue
 from planner.efficiency import Efficiency, check_engine, default_efficiency
 from planner.errors import PlannerError, short
 from planner.roofline import (
-    decode_attention_flops,
-    decode_matmul_flops,
-    kv_bytes_per_sequence,
+    StepInputs,
+    compute_fractions,
+    decode_inputs,
+    decode_step,
     kv_shards,
-    prefill_attention_flops,
-    routed_expert_bytes,
-    routed_expert_flops,
+    prefill_inputs,
+    prefill_step,
     step_time,
-    step_weight_bytes,
 )
-from planner.serving import aggregated_times
+from planner.serving import aggregated_times, slot_wait
 from planner.topology import max_batch
 from planner.units import DTYPES, MS_PER_S, US_PER_S
 from planner.validate import MAX_SIZE
@@ -214,7 +213,9 @@ def _parse(text: str, where: str, catalogue: Catalogue | None) -> Loaded:
 
 @dataclass(frozen=True)
 class Prepared:
-    """Per-row quantities that do not depend on the efficiencies (arrays over rows)."""
+    """Per-row quantities that do not depend on the efficiencies (arrays over rows): the step inputs of the decode
+    step and the prefill (``roofline.decode_inputs`` / ``prefill_inputs``, the one implementation every face uses),
+    the catalogue rates, and the floors."""
 
     rows: list[Row]
     batch: np.ndarray
@@ -223,40 +224,35 @@ class Prepared:
     rates: dict[str, np.ndarray]
 
 
+INPUTS = tuple(StepInputs.__dataclass_fields__)
+"""The extensive step inputs ``prepare`` keeps per row (``roofline.StepInputs``' fields)."""
+
+
 def prepare(rows: Sequence[Row], catalogue: Catalogue | None = None) -> Prepared:
-    """The byte, FLOP and rate arrays of ``rows``: each row decodes min(concurrency, largest batch that fits)
-    sequences at the average context (input + output / 2) and prefills one prompt."""
+    """The step inputs and rates of ``rows``: each row decodes min(concurrency, largest batch that fits) sequences
+    at the average context (input + output / 2) and prefills one prompt; the floors are the strict ones at the
+    batch the measurement implies (``floors``)."""
     cat = catalogue or get_catalogue()
     n = len(rows)
     batch = np.empty(n)
-    decode = {k: np.empty(n) for k in ("weight", "expert_weight", "kv", "matmul", "expert_matmul", "attention",
-                                       "kv_split", "layers", "hidden")}
-    prefill = {k: np.empty(n) for k in ("weight", "expert_weight", "kv", "matmul", "expert_matmul", "attention",
-                                        "tokens")}
+    decode = {k: np.empty(n) for k in (*INPUTS, "kv_split", "layers", "hidden")}
+    prefill = {k: np.empty(n) for k in INPUTS}
     rates = {k: np.empty(n) for k in ("bandwidth", "peak", "attention_peak", "link", "pcie", "tp", "osl",
-                                      "concurrency")}
+                                      "concurrency", "decode_floor_ms", "prefill_floor_ms")}
     for i, r in enumerate(rows):
         model, acc = cat.model(r.model), cat.accelerator(r.accelerator)
         fit = int(max_batch(model, acc, r.isl + r.osl, r.dtype, r.gpus, r.kv_dtype).item())
         b = float(min(r.concurrency, fit))
         context = r.isl + r.osl / 2
         batch[i] = b
-        decode["expert_weight"][i] = routed_expert_bytes(model, b, r.dtype)
-        decode["weight"][i] = step_weight_bytes(model, b, r.dtype) - decode["expert_weight"][i]
-        decode["kv"][i] = b * kv_bytes_per_sequence(model, context, r.kv_dtype)
-        decode["expert_matmul"][i] = routed_expert_flops(model, b)
-        decode["matmul"][i] = decode_matmul_flops(model, b) - decode["expert_matmul"][i]
-        decode["attention"][i] = decode_attention_flops(model, b, context)
+        step = decode_inputs(model, b, context, r.dtype, r.kv_dtype)
+        first = prefill_inputs(model, r.isl, r.dtype, r.kv_dtype)
+        for k in INPUTS:
+            decode[k][i] = float(getattr(step, k))
+            prefill[k][i] = float(getattr(first, k))
         decode["kv_split"][i] = kv_shards(model, r.gpus)
         decode["layers"][i] = model.layers
         decode["hidden"][i] = model.hidden_size
-        prefill["expert_weight"][i] = routed_expert_bytes(model, r.isl, r.dtype)
-        prefill["weight"][i] = step_weight_bytes(model, r.isl, r.dtype) - prefill["expert_weight"][i]
-        prefill["kv"][i] = kv_bytes_per_sequence(model, r.isl, r.kv_dtype)
-        prefill["expert_matmul"][i] = routed_expert_flops(model, r.isl)
-        prefill["matmul"][i] = decode_matmul_flops(model, r.isl) - prefill["expert_matmul"][i]
-        prefill["attention"][i] = prefill_attention_flops(model, r.isl)
-        prefill["tokens"][i] = r.isl
         link = acc.tp_link(r.gpus)
         rates["bandwidth"][i] = acc.bandwidth_bytes_per_s
         rates["peak"][i] = acc.peak_flops(r.dtype)
@@ -266,84 +262,78 @@ def prepare(rows: Sequence[Row], catalogue: Catalogue | None = None) -> Prepared
         rates["tp"][i] = r.gpus
         rates["osl"][i] = r.osl
         rates["concurrency"][i] = r.concurrency
+        implied = max(1.0, math.floor(b * r.osl * r.tpot_ms / (r.ttft_ms + r.osl * r.tpot_ms)))
+        rates["decode_floor_ms"][i] = float(decode_step(model, acc, r.dtype, implied, context, r.gpus,
+                                                        r.kv_dtype).total_ms)
+        rates["prefill_floor_ms"][i] = float(prefill_step(model, acc, r.isl, r.dtype, r.gpus, r.kv_dtype).total_ms)
     return Prepared(list(rows), batch, decode, prefill, rates)
 
 
-FIELDS = ("bandwidth_fraction", "compute_fraction", "prefill_compute_fraction", "link_fraction", "latency_s",
-          "layer_overhead_s", "sequence_overhead_s", "request_overhead_s", "burst_coefficient", "burst_exponent",
-          "burst_output_exponent", "expert_bandwidth_fraction", "expert_compute_fraction",
-          "prefill_expert_compute_fraction")
+FIELDS = ("bandwidth_fraction", "compute_fraction", "attention_compute_fraction", "prefill_compute_fraction",
+          "prefill_attention_compute_fraction", "link_fraction", "latency_s", "layer_overhead_s",
+          "sequence_overhead_s", "request_overhead_s", "burst_coefficient", "burst_exponent", "burst_output_exponent",
+          "expert_bandwidth_fraction", "expert_compute_fraction", "prefill_expert_compute_fraction")
+"""Per-row efficiency parameters ``predict`` takes (the ``Efficiency`` fields ``roofline.step_rates`` reads)."""
+
+_PLAIN = ("layer_overhead_s", "sequence_overhead_s", "request_overhead_s", "burst_coefficient", "burst_exponent",
+          "burst_output_exponent", "expert_bandwidth_fraction", "expert_compute_fraction")
 
 
-def efficiency_arrays(effs: Sequence[Efficiency], prep: Prepared) -> dict[str, np.ndarray]:
-    """Per-row arrays of the efficiency parameters (``FIELDS``) from one ``Efficiency`` per row."""
+def efficiency_arrays(effs: Sequence[Efficiency], prep: Prepared, catalogue: Catalogue | None = None
+                      ) -> dict[str, np.ndarray]:
+    """Per-row arrays of the efficiency parameters (``FIELDS``) from one ``Efficiency`` per row, each compute
+    fraction at its compute dtype as ``roofline.compute_fractions`` takes it (weight-only formats at the 16-bit
+    rate; attention at the KV dtype's)."""
+    cat = catalogue or get_catalogue()
     out = {f: np.empty(len(effs)) for f in FIELDS}
     for i, (eff, row) in enumerate(zip(effs, prep.rows, strict=True)):
+        acc = cat.accelerator(row.accelerator)
         out["bandwidth_fraction"][i] = eff.bandwidth_fraction
-        out["compute_fraction"][i] = eff.compute(row.dtype if row.dtype != "int4" else "bf16")
-        out["prefill_compute_fraction"][i] = eff.prefill_compute(row.dtype if row.dtype != "int4" else "bf16")
+        out["compute_fraction"][i], out["attention_compute_fraction"][i] = compute_fractions(
+            acc, row.dtype, row.kv_dtype, eff)
+        out["prefill_compute_fraction"][i], out["prefill_attention_compute_fraction"][i] = compute_fractions(
+            acc, row.dtype, row.kv_dtype, eff, prefill=True)
         out["link_fraction"][i] = eff.link_fraction
         out["latency_s"][i] = eff.pcie_latency_s if prep.rates["pcie"][i] else eff.scaleup_latency_s
-        for name in FIELDS[5:13]:
+        for name in _PLAIN:
             out[name][i] = getattr(eff, name)
         out["prefill_expert_compute_fraction"][i] = eff.prefill_expert_compute
     return out
 
 
-def predict(prep: Prepared, e: dict[str, np.ndarray], batch: np.ndarray | None = None,
-            with_slot_wait: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Expected (TPOT ms, TTFT ms) per row with per-row efficiency arrays ``e`` (``FIELDS``), through the core's
-    ``step_time`` and ``serving.aggregated_times``. Concurrency beyond the batch that fits waits for a free slot:
-    TTFT += (concurrency − batch) / batch · output · TPOT."""
-    b = prep.batch if batch is None else batch
+def predict(prep: Prepared, e: dict[str, np.ndarray], with_slot_wait: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Expected (TPOT ms, TTFT ms) per row with per-row efficiency arrays ``e`` (``FIELDS``): ``roofline.step_time``
+    of the prepared step inputs at the rates ``roofline.step_rates`` would give, ``serving.aggregated_times``, and
+    (``with_slot_wait``) the wait for a free slot beyond the batch that fits (``evaluator.concurrency_times``)."""
+    b = prep.batch
     d, pf, r = prep.decode, prep.prefill, prep.rates
-    scale = b / prep.batch
     layers = d["layers"]
     common = dict(tp=r["tp"], kv_split=d["kv_split"], layers=layers, hidden_size=d["hidden"],
                   bandwidth=r["bandwidth"] * e["bandwidth_fraction"], link_bandwidth=r["link"] * e["link_fraction"],
                   collective_latency_s=e["latency_s"], step_overhead_s=layers * e["layer_overhead_s"],
-                  sequence_overhead_s=layers * e["sequence_overhead_s"])
-    decode = step_time(weight_bytes=d["weight"], kv_bytes=d["kv"] * scale, matmul_flops=d["matmul"] * scale,
-                       attention_flops=d["attention"] * scale, tokens=b, sequences=b,
-                       expert_weight_bytes=d["expert_weight"], expert_matmul_flops=d["expert_matmul"] * scale,
-                       expert_bandwidth_fraction=e["expert_bandwidth_fraction"],
-                       expert_compute_fraction=e["expert_compute_fraction"],
+                  sequence_overhead_s=layers * e["sequence_overhead_s"],
+                  expert_bandwidth_fraction=e["expert_bandwidth_fraction"])
+    decode = step_time(**{k: d[k] for k in INPUTS}, expert_compute_fraction=e["expert_compute_fraction"],
                        peak_flops=r["peak"] * e["compute_fraction"],
-                       attention_peak_flops=r["attention_peak"] * e["compute_fraction"], **common)
-    prefill = step_time(weight_bytes=pf["weight"], kv_bytes=pf["kv"], matmul_flops=pf["matmul"],
-                        attention_flops=pf["attention"], tokens=pf["tokens"], sequences=1.0,
-                        expert_weight_bytes=pf["expert_weight"], expert_matmul_flops=pf["expert_matmul"],
-                        expert_bandwidth_fraction=e["expert_bandwidth_fraction"],
-                        expert_compute_fraction=e["prefill_expert_compute_fraction"],
+                       attention_peak_flops=r["attention_peak"] * e["attention_compute_fraction"], **common)
+    prefill = step_time(**{k: pf[k] for k in INPUTS}, expert_compute_fraction=e["prefill_expert_compute_fraction"],
                         peak_flops=r["peak"] * e["prefill_compute_fraction"],
-                        attention_peak_flops=r["attention_peak"] * e["prefill_compute_fraction"], **common)
+                        attention_peak_flops=r["attention_peak"] * e["prefill_attention_compute_fraction"], **common)
     times = aggregated_times(decode.total_s, prefill.total_s, b, r["osl"], e["request_overhead_s"],
                              e["burst_coefficient"], e["burst_exponent"], e["burst_output_exponent"])
     ttft = times.ttft_s
     if with_slot_wait:
-        ttft = ttft + np.maximum(0.0, r["concurrency"] - b) / b * r["osl"] * times.tpot_s
+        ttft = ttft + slot_wait(r["concurrency"], b, r["osl"], times.tpot_s)
     return times.tpot_s * MS_PER_S, ttft * MS_PER_S
 
 
 def floors(prep: Prepared) -> tuple[np.ndarray, np.ndarray]:
-    """(decode-step floor at the batch the measurement implies, prefill floor) per row, ms."""
-    tpot = np.array([r.tpot_ms for r in prep.rows])
-    ttft = np.array([r.ttft_ms for r in prep.rows])
-    osl = prep.rates["osl"]
-    implied = np.maximum(1.0, prep.batch * osl * tpot / (ttft + osl * tpot))
-    d, pf, r = prep.decode, prep.prefill, prep.rates
-    scale = implied / prep.batch
-    common: dict[str, Any] = dict(tp=r["tp"], kv_split=r["tp"], layers=d["layers"], hidden_size=d["hidden"],
-                  bandwidth=r["bandwidth"], link_bandwidth=r["link"], collective_latency_s=0.0)
-    decode = step_time(weight_bytes=d["weight"], kv_bytes=d["kv"] * scale, matmul_flops=d["matmul"] * scale,
-                       attention_flops=d["attention"] * scale, tokens=implied, sequences=implied,
-                       expert_weight_bytes=d["expert_weight"], expert_matmul_flops=d["expert_matmul"] * scale,
-                       peak_flops=r["peak"], attention_peak_flops=r["attention_peak"], **common)
-    prefill = step_time(weight_bytes=pf["weight"], kv_bytes=pf["kv"], matmul_flops=pf["matmul"],
-                        attention_flops=pf["attention"], tokens=pf["tokens"], sequences=1.0,
-                        expert_weight_bytes=pf["expert_weight"], expert_matmul_flops=pf["expert_matmul"],
-                        peak_flops=r["peak"], attention_peak_flops=r["attention_peak"], **common)
-    return decode.total_ms, prefill.total_ms
+    """(strict decode-step floor at the batch the measurement implies, strict prefill floor) per row, ms. The
+    implied batch is Little's law on the measured TTFT/TPOT: B · output·TPOT / (TTFT + output·TPOT), rounded down,
+    at least 1; the
+    floor spreads the KV cache over every GPU (``roofline.decode_step`` without efficiencies), so a floor above a
+    measurement is a real contradiction, not a batching or sharding artefact."""
+    return prep.rates["decode_floor_ms"], prep.rates["prefill_floor_ms"]
 
 
 # ----------------------------------------------------------------------------------------------------- fitting
@@ -460,7 +450,9 @@ def _arrays_for(prep: Prepared, layout: Layout, family: np.ndarray, step: dict[s
     return {
         "bandwidth_fraction": step["bandwidth_fraction"][family],
         "compute_fraction": step["compute_fraction"][family],
+        "attention_compute_fraction": step["compute_fraction"][family],
         "prefill_compute_fraction": ttft["prefill_compute_fraction"][family],
+        "prefill_attention_compute_fraction": ttft["prefill_compute_fraction"][family],
         # not fitted (the rows cannot separate it from the latency): the catalogue's measured NCCL figure
         "link_fraction": np.full(n, default_efficiency().link_fraction),
         "latency_s": np.full(n, step["latency_us"][0] / US_PER_S),
@@ -546,7 +538,7 @@ def _predict_with(prep: Prepared, the_fit: Fit, catalogue: Catalogue | None = No
         known = family_of(r.accelerator, cat) in the_fit.per_family
         base = cat.efficiency(r.accelerator if known else "", r.engine)
         effs.append(the_fit.efficiency(r.accelerator, r.engine, base, cat))
-    return predict(prep, efficiency_arrays(effs, prep))
+    return predict(prep, efficiency_arrays(effs, prep, cat))
 
 
 def cross_validated(prep: Prepared, catalogue: Catalogue | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -596,7 +588,7 @@ def validate(loaded: Loaded, catalogue: Catalogue | None = None, out_of_sample: 
         method = "leave-one-architecture-out"
     else:
         effs = [cat.efficiency(r.accelerator, r.engine) for r in prep.rows]
-        tpot, ttft = predict(prep, efficiency_arrays(effs, prep))
+        tpot, ttft = predict(prep, efficiency_arrays(effs, prep, cat))
         method = "catalogue efficiencies"
     measured_tpot = np.array([r.tpot_ms for r in prep.rows])
     measured_ttft = np.array([r.ttft_ms for r in prep.rows])
@@ -666,12 +658,3 @@ def calibrate(loaded: Loaded, catalogue: Catalogue | None = None, source: str = 
         entries["engines"]["any"] = calibration_entries(pooled, source)["engines"]["any"]
         entries["default"]["layer_overhead_us"] = entries["engines"]["any"]["layer_overhead_us"]
     return {"efficiency": entries}
-
-
-def rows_from(records: Iterable[dict[str, str]]) -> str:  # pragma: no cover - helper for tests building CSV text
-    records = list(records)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(records[0]))
-    writer.writeheader()
-    writer.writerows(records)
-    return buf.getvalue()

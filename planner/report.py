@@ -18,6 +18,7 @@ class Row:
     label: str
     value: Any
     unit: str = ""
+    note: str = ""
 
 
 REQUIREMENT_FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -27,7 +28,9 @@ REQUIREMENT_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("dtype", "weight dtype", ""),
     ("kv_dtype", "KV-cache dtype", ""),
     ("engine", "serving engine", ""),
-    ("tp", "tensor parallel (tp)", "GPUs per replica"),
+    ("tp", "tensor parallel (tp)", "GPUs per stage"),
+    ("pp", "pipeline stages (pp)", "stages per replica"),
+    ("ep", "expert parallel (ep)", "GPUs the experts spread over"),
     ("qps", "traffic", "requests/s"),
     ("input_tokens", "input tokens", "tokens/request"),
     ("output_tokens", "output tokens", "tokens/request"),
@@ -46,6 +49,7 @@ RESULT_FIELDS: tuple[tuple[str, str, str, str], ...] = (
     ("arithmetic", "decode_floor_ms", "decode floor (batch 1, no context)", "ms"),
     ("arithmetic", "prefill_floor_ms", "prefill floor (one prompt)", "ms"),
     ("arithmetic", "experts_touched", "experts read per MoE layer at the batch", "experts"),
+    ("topology", "gpus_per_replica", "GPUs per replica (tp × pp)", "GPUs"),
     ("topology", "usable_gb_per_gpu", "usable memory per GPU", "GB"),
     ("topology", "weights_gb_per_gpu", "weights per GPU", "GB"),
     ("topology", "kv_gb_per_sequence_per_gpu", "KV per sequence per GPU (full context)", "GB"),
@@ -70,18 +74,27 @@ RESULT_FIELDS: tuple[tuple[str, str, str, str], ...] = (
 
 
 def rows(result: PlanResult) -> list[Row]:
-    """Requirements, arithmetic, topology, cost and walls of ``result``, in the design loop's order."""
+    """Requirements, arithmetic, topology, cost, walls and the step-time split of ``result``, in the design loop's
+    order. Ids are the catalogue's (an alias typed in the spec shows as the id it names)."""
     spec = result.spec.model_dump()
-    spec["tp"] = result.spec.tp if result.spec.tp is not None else f"auto → {result.tp}"
+    spec["model"], spec["accelerator"] = result.model.id, result.accelerator.id
+    for name in ("tp", "pp", "ep"):
+        if spec[name] is None:
+            spec[name] = f"auto → {getattr(result, name)}"
     out = [Row("requirements", k, label, spec[k], unit) for k, label, unit in REQUIREMENT_FIELDS]
     out += [Row(section, key, label, result.values[key], unit) for section, key, label, unit in RESULT_FIELDS]
     for wall in W.WALLS:
-        out.append(Row("walls", f"utilization:{wall}", wall, result.walls.utilization[wall], "utilization"))
+        binding = wall == result.walls.binding
+        out.append(Row("walls", f"utilization:{wall}", wall, result.walls.utilization[wall], "utilization",
+                       W.BINDING_UNITS[result.walls.rule] if binding else W.UNITS[wall]))
     out.append(Row("walls", "binding_wall", "binding wall", result.walls.binding))
     out.append(Row("walls", "reason", "why", result.walls.reason))
     out.append(Row("walls", "next_wall", "next wall", result.walls.next))
     for i, tip in enumerate(result.walls.advice, 1):
         out.append(Row("walls", f"advice:{i}", "change next" if i == 1 else "", tip))
+    for part in W.SPLIT_PARTS:
+        out.append(Row("step-time split", f"split:{part}", part, result.walls.split.get(part), "utilization",
+                       "busy seconds ÷ replica busy seconds"))
     return out
 
 
@@ -117,10 +130,13 @@ def as_json(result: PlanResult) -> dict[str, Any]:
         "values": {k: clean(v) for k, v in result.values.items()},
         "walls": {
             "utilization": result.walls.utilization,
+            "utilization_units": W.UNITS,
             "binding": result.walls.binding,
+            "rule": result.walls.rule,
             "reason": result.walls.reason,
             "next": result.walls.next,
             "advice": result.walls.advice,
+            "split": result.walls.split,
         },
         "feasible": result.feasible,
     }

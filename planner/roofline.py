@@ -13,9 +13,17 @@ sequence, prompt P tokens, weight bytes per element b_w, KV bytes per element b_
 - a step on tp GPUs: bytes and FLOPs split tp ways (expected times split the KV cache only as far as it has KV
   heads to split, as tensor-parallel engines do; the floor spreads it over all tp GPUs), plus two
   ring all-reduces per layer of tokens · hidden · 2 bytes each: 2(tp−1)/tp · message / link bandwidth + latency
-- step time: max(bytes / bandwidth, matmul FLOPs / peak at the weight dtype + attention FLOPs / peak at the KV
-  dtype) + all-reduce time + overheads. The floor uses catalogue
-  peaks, no latency, no overhead; the expected time uses the measured efficiencies (``planner.efficiency``).
+
+**Floors are strict** (``step_inputs(..., strict=True)``, ``StepTime.overlap``): a bound no engine can beat. Only the
+bytes that must move — a step gathers the embedding rows of its tokens (min(tokens, vocab) · hidden · b_w), not the
+whole input-embedding table (an untied model's table is otherwise never read; a tied one is the LM head and is read
+whole) — and only the FLOPs that must run — a prefill needs the logits of its last token only, so the LM head
+(vocab · hidden) runs for one token, not P. Memory traffic, math and the collectives overlap perfectly:
+floor = max(bytes / peak bandwidth, FLOPs / peak FLOP/s, collective bytes / link bandwidth), no latency, no overhead.
+
+**Expected times** keep the serial costs they were fitted with (``planner.efficiency``): the step reads its weights
+as fitted (the whole always-read set), prefill runs the LM head on every prompt token, and
+step = max(memory, compute) + all-reduce time + overheads, at the measured fractions of the peaks.
 """
 
 from __future__ import annotations
@@ -117,9 +125,11 @@ def decode_bytes(
     dtype: str = "bf16",
     kv_dtype: str = "bf16",
 ) -> np.ndarray:
-    """Bytes one decode step reads: the weights its B tokens touch, plus B sequences' KV cache."""
+    """Bytes one decode step must read (the strict floor's): the weights its B tokens touch — of an untied
+    input-embedding table only the B rows it gathers — plus B sequences' KV cache."""
     b = np.asarray(batch, dtype=float)
-    return step_weight_bytes(model, b, dtype) + b * kv_bytes_per_sequence(model, context, kv_dtype)
+    return (step_weight_bytes(model, b, dtype) - _gathered_embedding_bytes(model, b, dtype)
+            + b * kv_bytes_per_sequence(model, context, kv_dtype))
 
 
 def _causal_pairs(prompt: np.ndarray, window: float) -> np.ndarray:
@@ -145,13 +155,6 @@ def prefill_flops(model: Model, prompt: np.ndarray | float) -> np.ndarray:
     return decode_matmul_flops(model, prompt) + prefill_attention_flops(model, prompt)
 
 
-def prefill_bytes(
-    model: Model, prompt: np.ndarray | float, dtype: str = "bf16", kv_dtype: str = "bf16"
-) -> np.ndarray:
-    """Bytes a prefill of ``prompt`` tokens moves: the weights its tokens touch, plus the KV cache it writes."""
-    return step_weight_bytes(model, prompt, dtype) + kv_bytes_per_sequence(model, prompt, kv_dtype)
-
-
 def decode_intensity(
     model: Model,
     batch: np.ndarray | float = 1.0,
@@ -159,7 +162,8 @@ def decode_intensity(
     context: np.ndarray | float = 0.0,
     kv_dtype: str = "bf16",
 ) -> np.ndarray:
-    """Arithmetic intensity of one decode step, FLOP/byte (≈1 at batch 1 in 16-bit)."""
+    """Arithmetic intensity of one decode step, FLOP/byte: FLOPs ÷ the bytes it must read (1 at batch 1 in 16-bit for
+    an untied dense model: one multiply-add per 2-byte weight)."""
     return decode_flops(model, batch, context) / decode_bytes(model, batch, context, dtype, kv_dtype)
 
 
@@ -173,7 +177,11 @@ def ridge_intensity(acc: Accelerator, dtype: str = "bf16") -> float:
 
 @dataclass(frozen=True)
 class StepTime:
-    """The parts of one step's time on one GPU of a tensor-parallel group, seconds (arrays)."""
+    """The parts of one step's time on one GPU of a tensor-parallel group, seconds (arrays).
+
+    ``overlap`` (floors): memory traffic, math and collectives overlap perfectly, so the step takes the longest of
+    the three; otherwise (expected times) the collectives of tensor parallelism sit on the critical path between
+    layers and add to max(memory, compute)."""
 
     memory_s: np.ndarray
     compute_s: np.ndarray
@@ -181,11 +189,13 @@ class StepTime:
     overhead_s: np.ndarray
     bytes_per_gpu: np.ndarray
     flops_per_gpu: np.ndarray
+    overlap: bool = False
 
     @property
     def total_s(self) -> np.ndarray:
-        """max(memory, compute) + network + overhead: memory traffic and math overlap; the collectives of tensor
-        parallelism sit on the critical path between layers."""
+        """Floor: max(memory, compute, network) + overhead; expected: max(memory, compute) + network + overhead."""
+        if self.overlap:
+            return np.maximum(np.maximum(self.memory_s, self.compute_s), self.network_s) + self.overhead_s
         return np.maximum(self.memory_s, self.compute_s) + self.network_s + self.overhead_s
 
     @property
@@ -221,6 +231,7 @@ def step_time(
     expert_matmul_flops: np.ndarray | float = 0.0,
     expert_bandwidth_fraction: np.ndarray | float = 1.0,
     expert_compute_fraction: np.ndarray | float = 1.0,
+    overlap: bool = False,
 ) -> StepTime:
     """The one step-time formula every face uses, on arrays that broadcast together.
 
@@ -235,7 +246,7 @@ def step_time(
               + attention_flops / tp / attention_peak_flops;
     network = 2 · layers · [2(tp−1)/tp · tokens · hidden · 2 bytes / link_bandwidth + latency] (0 at tp = 1);
     overhead = step_overhead_s + sequences · sequence_overhead_s (kernel launches, scheduling, sampling; the
-    callers pass layers × the per-layer figures; 0 for a floor).
+    callers pass layers × the per-layer figures; 0 for a floor); ``overlap``: see ``StepTime``.
     """
     # plain arithmetic (works on floats and arrays alike): the scalar call stays cheap, arrays broadcast
     bytes_per_gpu = (weight_bytes + expert_weight_bytes) / tp + kv_bytes / kv_split
@@ -250,7 +261,100 @@ def step_time(
     parts = [np.asarray(x, dtype=float) for x in (memory_s, compute_s, network_s, overhead_s, bytes_per_gpu,
                                                   flops_per_gpu)]
     shape = np.broadcast_shapes(*(x.shape for x in parts))
-    return StepTime(*(x if np.shape(x) == shape else np.broadcast_to(x, shape) for x in parts))
+    return StepTime(*(x if np.shape(x) == shape else np.broadcast_to(x, shape) for x in parts), overlap=overlap)
+
+
+# ------------------------------------------------------------------------------- a step's inputs and its rates
+
+
+@dataclass(frozen=True)
+class StepInputs:
+    """What one step moves and computes (all GPUs together; ``step_time``'s extensive arguments), arrays."""
+
+    weight_bytes: np.ndarray
+    expert_weight_bytes: np.ndarray
+    kv_bytes: np.ndarray
+    matmul_flops: np.ndarray
+    expert_matmul_flops: np.ndarray
+    attention_flops: np.ndarray
+    tokens: np.ndarray
+    sequences: np.ndarray
+
+
+def _gathered_embedding_bytes(model: Model, tokens: np.ndarray, dtype: str) -> np.ndarray | float:
+    """Strict floors: an untied model's input-embedding table minus the rows ``tokens`` tokens gather, bytes (what a
+    step need not read); 0 for a tied model (its table is the LM head, read whole)."""
+    if model.tie_word_embeddings:
+        return 0.0
+    rows = np.minimum(tokens, float(model.vocab_size))
+    return (model.embedding_params - rows * model.hidden_size) * dtype_bytes(dtype)
+
+
+def lm_head_params(model: Model) -> float:
+    """Elements of the LM head (vocab · hidden): the last matmul of every token that needs logits."""
+    return float(model.vocab_size * model.hidden_size)
+
+
+def decode_inputs(model: Model, batch: np.ndarray | float, context: np.ndarray | float, dtype: str, kv_dtype: str,
+                  strict: bool = False) -> StepInputs:
+    """One decode step of ``batch`` sequences at ``context`` cached tokens: the weights its tokens touch (routed
+    experts apart), the batch's KV cache, the matmul FLOPs (routed experts apart) and attention FLOPs. ``strict``
+    (floors): only the embedding rows the batch gathers."""
+    b = np.asarray(batch, dtype=float)
+    expert_b = routed_expert_bytes(model, b, dtype) if model.moe else 0.0 * b
+    weight_b = step_weight_bytes(model, b, dtype) - expert_b
+    if strict:
+        weight_b = weight_b - _gathered_embedding_bytes(model, b, dtype)
+    expert_f = routed_expert_flops(model, b) if model.moe else 0.0 * b
+    return StepInputs(weight_b, expert_b, b * kv_bytes_per_sequence(model, context, kv_dtype),
+                      decode_matmul_flops(model, b) - expert_f, expert_f, decode_attention_flops(model, b, context),
+                      b, b)
+
+
+def prefill_inputs(model: Model, prompt: np.ndarray | float, dtype: str, kv_dtype: str,
+                   strict: bool = False) -> StepInputs:
+    """The prefill of one prompt of ``prompt`` tokens: the weights its tokens touch, the KV cache it writes, the
+    matmul FLOPs (routed experts apart) and causal attention. ``strict`` (floors): only the embedding rows the
+    prompt gathers, and the LM head for the last token only (the first output token's logits)."""
+    p = np.asarray(prompt, dtype=float)
+    expert_b = routed_expert_bytes(model, p, dtype) if model.moe else 0.0 * p
+    weight_b = step_weight_bytes(model, p, dtype) - expert_b
+    expert_f = routed_expert_flops(model, p) if model.moe else 0.0 * p
+    matmul = decode_matmul_flops(model, p) - expert_f
+    if strict:
+        weight_b = weight_b - _gathered_embedding_bytes(model, p, dtype)
+        matmul = matmul - 2.0 * lm_head_params(model) * (p - 1.0)
+    return StepInputs(weight_b, expert_b, kv_bytes_per_sequence(model, p, kv_dtype), matmul, expert_f,
+                      prefill_attention_flops(model, p), p, np.ones_like(p))
+
+
+@dataclass(frozen=True)
+class StepRates:
+    """The rates a step runs at on one tp group (``step_time``'s other arguments)."""
+
+    tp: np.ndarray | float
+    kv_split: np.ndarray | float
+    layers: float
+    hidden_size: float
+    bandwidth: np.ndarray | float
+    peak_flops: np.ndarray | float
+    attention_peak_flops: np.ndarray | float
+    link_bandwidth: np.ndarray | float
+    collective_latency_s: np.ndarray | float
+    step_overhead_s: np.ndarray | float
+    sequence_overhead_s: np.ndarray | float
+    expert_bandwidth_fraction: np.ndarray | float
+    expert_compute_fraction: np.ndarray | float
+    overlap: bool
+
+
+def compute_fractions(acc: Accelerator, dtype: str, kv_dtype: str, eff: Efficiency,
+                      prefill: bool = False) -> tuple[float, float]:
+    """(fraction of the weights' compute peak, fraction of attention's) that ``eff`` reaches: each at the compute
+    dtype of its format (``Accelerator.compute_dtype``: weight-only formats compute at the 16-bit rate), the
+    prefill fraction in a prefill."""
+    fraction = eff.prefill_compute if prefill else eff.compute
+    return fraction(acc.compute_dtype(dtype)), fraction(acc.compute_dtype(kv_dtype))
 
 
 def link_rates(acc: Accelerator, tp: np.ndarray, eff: Efficiency) -> tuple[np.ndarray, np.ndarray]:
@@ -274,39 +378,31 @@ def link_rates(acc: Accelerator, tp: np.ndarray, eff: Efficiency) -> tuple[np.nd
     return bandwidth, latency
 
 
-def _step(
-    model: Model,
-    acc: Accelerator,
-    dtype: str,
-    kv_dtype: str,
-    tp: np.ndarray,
-    weight_b: np.ndarray,
-    kv_b: np.ndarray,
-    matmul_flops: np.ndarray,
-    attention_flops: np.ndarray,
-    tokens: np.ndarray,
-    sequences: np.ndarray,
-    eff: Efficiency,
-    prefill: bool = False,
-) -> StepTime:
-    link_bw, latency = link_rates(acc, tp, eff)
-    fraction = eff.prefill_compute if prefill else eff.compute
-    expert_b = routed_expert_bytes(model, tokens, dtype) if model.moe else 0.0
-    expert_f = routed_expert_flops(model, tokens) if model.moe else 0.0
-    return step_time(
-        weight_bytes=weight_b - expert_b, kv_bytes=kv_b, matmul_flops=matmul_flops - expert_f,
-        attention_flops=attention_flops, expert_weight_bytes=expert_b, expert_matmul_flops=expert_f,
+def step_rates(model: Model, acc: Accelerator, dtype: str, kv_dtype: str, tp: np.ndarray | float,
+               eff: Efficiency | None = None, prefill: bool = False) -> StepRates:
+    """The rates of a step on ``tp`` GPUs: the catalogue peaks times ``eff``'s fractions, its latencies and
+    overheads (``eff`` None or ideal: a floor, with the KV cache spread over every GPU and perfect overlap)."""
+    ideal = Efficiency.ideal()
+    eff = eff or ideal
+    floor = eff is ideal or eff == ideal
+    t = np.asarray(tp, dtype=float)
+    link_bw, latency = link_rates(acc, t, eff)
+    weights, attention = compute_fractions(acc, dtype, kv_dtype, eff, prefill)
+    return StepRates(
+        tp=t, kv_split=kv_shards(model, t) if eff.replicate_kv else t, layers=model.layers,
+        hidden_size=model.hidden_size, bandwidth=acc.bandwidth_bytes_per_s * eff.bandwidth_fraction,
+        peak_flops=acc.peak_flops(dtype) * weights, attention_peak_flops=acc.peak_flops(kv_dtype) * attention,
+        link_bandwidth=link_bw, collective_latency_s=latency, step_overhead_s=model.layers * eff.layer_overhead_s,
+        sequence_overhead_s=model.layers * eff.sequence_overhead_s,
         expert_bandwidth_fraction=eff.expert_bandwidth_fraction,
         expert_compute_fraction=eff.prefill_expert_compute if prefill else eff.expert_compute_fraction,
-        tokens=tokens, sequences=sequences, tp=tp, kv_split=kv_shards(model, tp) if eff.replicate_kv else tp,
-        layers=model.layers, hidden_size=model.hidden_size,
-        bandwidth=acc.bandwidth_bytes_per_s * eff.bandwidth_fraction,
-        peak_flops=acc.peak_flops(dtype) * fraction(acc.compute_dtype(dtype)),
-        attention_peak_flops=acc.peak_flops(kv_dtype) * fraction(acc.compute_dtype(kv_dtype)),
-        link_bandwidth=link_bw, collective_latency_s=latency,
-        step_overhead_s=model.layers * eff.layer_overhead_s,
-        sequence_overhead_s=model.layers * eff.sequence_overhead_s,
-    )
+        overlap=floor)
+
+
+def time_step(inputs: StepInputs, rates: StepRates) -> StepTime:
+    """``step_time`` of ``inputs`` at ``rates``."""
+    return step_time(**{f: getattr(inputs, f) for f in StepInputs.__dataclass_fields__},
+                     **{f: getattr(rates, f) for f in StepRates.__dataclass_fields__})
 
 
 def _tp(tp: np.ndarray | float) -> np.ndarray:
@@ -323,15 +419,12 @@ def decode_step(
     kv_dtype: str = "bf16",
     eff: Efficiency | None = None,
 ) -> StepTime:
-    """One decode step of ``batch`` sequences at ``context`` cached tokens on ``tp`` GPUs (floor when ``eff`` is
-    None or ideal)."""
+    """One decode step of ``batch`` sequences at ``context`` cached tokens on ``tp`` GPUs: the strict floor when
+    ``eff`` is None or ideal, else the expected time at ``eff``."""
     dtype, kv_dtype = check_dtype(dtype), check_dtype(kv_dtype, "kv_dtype")
     b, s, t = at_least_one("batch", batch), non_negative("context_tokens", context), _tp(tp)
-    eff = eff or Efficiency.ideal()
-    weight_b = step_weight_bytes(model, b, dtype)
-    kv_b = b * kv_bytes_per_sequence(model, s, kv_dtype)
-    return _step(model, acc, dtype, kv_dtype, t, weight_b, kv_b, decode_matmul_flops(model, b),
-                 decode_attention_flops(model, b, s), b, b, eff)
+    rates = step_rates(model, acc, dtype, kv_dtype, t, eff)
+    return time_step(decode_inputs(model, b, s, dtype, kv_dtype, strict=rates.overlap), rates)
 
 
 def prefill_step(
@@ -343,40 +436,44 @@ def prefill_step(
     kv_dtype: str = "bf16",
     eff: Efficiency | None = None,
 ) -> StepTime:
-    """The prefill of one prompt of ``prompt`` tokens on ``tp`` GPUs (unloaded time to first token)."""
+    """The prefill of one prompt of ``prompt`` tokens on ``tp`` GPUs (unloaded time to first token): the strict floor
+    when ``eff`` is None or ideal, else the expected time at ``eff``."""
     dtype, kv_dtype = check_dtype(dtype), check_dtype(kv_dtype, "kv_dtype")
     p, t = at_least_one("prompt_tokens", prompt), _tp(tp)
-    eff = eff or Efficiency.ideal()
-    weight_b = step_weight_bytes(model, p, dtype)
-    kv_b = kv_bytes_per_sequence(model, p, kv_dtype)
-    return _step(model, acc, dtype, kv_dtype, t, weight_b, kv_b, decode_matmul_flops(model, p),
-                 prefill_attention_flops(model, p), p, np.ones_like(p), eff, prefill=True)
+    rates = step_rates(model, acc, dtype, kv_dtype, t, eff, prefill=True)
+    return time_step(prefill_inputs(model, p, dtype, kv_dtype, strict=rates.overlap), rates)
 
 
 def decode_floor_ms(model: Model, acc: Accelerator, dtype: str = "bf16", batch: np.ndarray | float = 1.0,
                     context: np.ndarray | float = 0.0, tp: np.ndarray | float = 1.0,
                     kv_dtype: str = "bf16") -> np.ndarray:
-    """Roofline floor of one decode step, ms."""
+    """Strict roofline floor of one decode step, ms (pure arithmetic: also where the weights would not fit)."""
     return decode_step(model, acc, dtype, batch, context, tp, kv_dtype).total_ms
 
 
 def prefill_floor_ms(model: Model, acc: Accelerator, prompt: np.ndarray | float, dtype: str = "bf16",
                      tp: np.ndarray | float = 1.0, kv_dtype: str = "bf16") -> np.ndarray:
-    """Roofline floor of one prefill, ms."""
+    """Strict roofline floor of one prefill, ms."""
     return prefill_step(model, acc, prompt, dtype, tp, kv_dtype).total_ms
 
 
 def decode_ms(model: Model, acc: Accelerator, dtype: str = "bf16", batch: np.ndarray | float = 1.0,
               context: np.ndarray | float = 0.0, tp: np.ndarray | float = 1.0,
-              kv_dtype: str = "bf16") -> np.ndarray:
-    """Expected decode step (time per output token), ms, with the accelerator's measured efficiencies."""
-    return decode_step(model, acc, dtype, batch, context, tp, kv_dtype, expected_efficiency(acc.id)).total_ms
+              kv_dtype: str = "bf16", eff: Efficiency | None = None) -> np.ndarray:
+    """Expected decode step (time per output token), ms, with the accelerator's measured efficiencies (``eff``:
+    others). No fit check here: ``planner.api`` refuses configurations whose weights do not fit."""
+    eff = eff or expected_efficiency(acc.id)
+    return decode_step(model, acc, dtype, batch, context, tp, kv_dtype, eff).total_ms
 
 
 def prefill_ms(model: Model, acc: Accelerator, prompt: np.ndarray | float, dtype: str = "bf16",
-               tp: np.ndarray | float = 1.0, kv_dtype: str = "bf16") -> np.ndarray:
+               tp: np.ndarray | float = 1.0, kv_dtype: str = "bf16", eff: Efficiency | None = None) -> np.ndarray:
     """Expected unloaded prefill (time to first token), ms."""
-    return prefill_step(model, acc, prompt, dtype, tp, kv_dtype, expected_efficiency(acc.id)).total_ms
+    eff = eff or expected_efficiency(acc.id)
+    return prefill_step(model, acc, prompt, dtype, tp, kv_dtype, eff).total_ms
+
+
+_crossover_memo: dict[tuple[int, int, str, str, float], tuple[Model, Accelerator, float]] = {}
 
 
 def crossover_batch(
@@ -386,19 +483,26 @@ def crossover_batch(
     context: np.ndarray | float = 0.0,
     kv_dtype: str = "bf16",
 ) -> np.ndarray:
-    """Smallest whole batch at which the decode step's FLOP time reaches its memory time (at catalogue peaks);
-    ``inf`` where no batch up to 2^30 gets there (the KV cache grows as fast as the FLOPs: long contexts).
+    """Smallest whole batch at which the decode step's FLOP time reaches its memory time (at catalogue peaks, the
+    strict floor's bytes and FLOPs); ``inf`` where no batch up to 2^30 gets there (the KV cache grows as fast as
+    the FLOPs: long contexts).
 
     compute(B) − memory(B) is convex in B (FLOPs linear, bytes linear + concave expert coverage), so once
-    compute-bound a step stays compute-bound and bisection finds the crossover.
+    compute-bound a step stays compute-bound and bisection finds the crossover. A scalar call is remembered per
+    (model, accelerator, dtypes, context): plans ask it again for every traffic figure.
     """
     dtype, kv_dtype = check_dtype(dtype), check_dtype(kv_dtype, "kv_dtype")
     s = non_negative("context_tokens", context)
-    peak, attention_peak, bw = acc.peak_flops(dtype), acc.peak_flops(kv_dtype), acc.bandwidth_bytes_per_s
+    key = (id(model), id(acc), dtype, kv_dtype, float(s)) if s.size == 1 else None
+    if key is not None:
+        hit = _crossover_memo.get(key)
+        if hit is not None and hit[0] is model and hit[1] is acc:
+            return np.full(s.shape, hit[2])
+    rates = step_rates(model, acc, dtype, kv_dtype, 1.0)
 
     def compute_bound(b: np.ndarray) -> np.ndarray:
-        compute_s = decode_matmul_flops(model, b) / peak + decode_attention_flops(model, b, s) / attention_peak
-        return compute_s >= decode_bytes(model, b, s, dtype, kv_dtype) / bw
+        step = time_step(decode_inputs(model, b, s, dtype, kv_dtype, strict=True), rates)
+        return step.compute_s >= step.memory_s
 
     lo = np.ones_like(s)
     hi = np.full_like(s, float(CROSSOVER_SEARCH_LIMIT))
@@ -412,5 +516,9 @@ def crossover_batch(
         ok = compute_bound(mid)
         hi = np.where(active & ok, mid, hi)
         lo = np.where(active & ~ok, mid, lo)
-    result = np.where(done, 1.0, hi)
-    return np.where(reachable, result, np.inf)
+    result = np.where(reachable, np.where(done, 1.0, hi), np.inf)
+    if key is not None:
+        if len(_crossover_memo) > 10_000:
+            _crossover_memo.clear()
+        _crossover_memo[key] = (model, acc, float(result.reshape(-1)[0]))
+    return result

@@ -61,3 +61,11 @@ def serving_times(
     """``aggregated_times`` with the request overhead and burst terms of ``eff``."""
     return aggregated_times(decode_step_s, prefill_s, batch, output_tokens, eff.request_overhead_s,
                             eff.burst_coefficient, eff.burst_exponent, eff.burst_output_exponent)
+
+
+def slot_wait(concurrency: np.ndarray | float, batch: np.ndarray | float, output_tokens: np.ndarray | float,
+              tpot_s: np.ndarray | float) -> np.ndarray:
+    """Seconds a request waits for a free sequence slot when ``concurrency`` requests are in flight but only
+    ``batch`` fit: each slot turns over every output_tokens · TPOT, so (concurrency − batch) / batch of a turnover."""
+    b = np.asarray(batch, dtype=float)
+    return np.maximum(np.asarray(concurrency, dtype=float) - b, 0.0) / b * output_tokens * tpot_s

@@ -29,7 +29,8 @@ Tokens = Annotated[int, Field(gt=0, le=10_000_000)]
 class PlanSpec(BaseModel):
     """One serving plan: the model, the hardware, the traffic, the SLOs and the budget.
 
-    ``tp`` left out means the smallest tensor-parallel size that holds the weights and meets the SLOs at batch 1.
+    ``tp``, ``pp`` (pipeline stages) and ``ep`` (expert parallelism, MoE: 1 or tp) left out are chosen with the
+    batch: the cheapest layout that meets the SLOs (``planner.plan``).
     ``engine`` (trtllm, vllm, sglang; default any) picks that serving engine's fitted behaviour.
     ``usd_per_gpu_hour`` overrides the catalogue price; ``accelerators``/``dtypes`` are candidates for the search.
     """
@@ -43,7 +44,8 @@ class PlanSpec(BaseModel):
     kv_dtype: str = "bf16"
     engine: str = "any"
     tp: Annotated[int, Field(ge=1, le=64)] | None = None
-    pp: Annotated[int, Field(ge=1, le=1)] = 1
+    pp: Annotated[int, Field(ge=1, le=64)] | None = None
+    ep: Annotated[int, Field(ge=1, le=64)] | None = None
     qps: Positive
     input_tokens: Tokens
     output_tokens: Tokens
@@ -80,7 +82,7 @@ class PlanSpec(BaseModel):
         return [check_dtype(v) for v in value]
 
     @field_validator("qps", "ttft_slo_ms", "tpot_slo_ms", "budget_usd_month", "usd_per_gpu_hour",
-                     "input_tokens", "output_tokens", "tp", mode="before")
+                     "input_tokens", "output_tokens", "tp", "pp", "ep", mode="before")
     @classmethod
     def _no_bool(cls, value: Any) -> Any:
         if isinstance(value, bool):

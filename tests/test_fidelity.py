@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from dataclasses import replace
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from _shared_data import needs_shared_data
 
 from planner import fidelity
 from planner.catalogue import builtin_catalogue, get_catalogue
@@ -22,9 +24,18 @@ from whichwall.cli import main
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SILICON = DATA / "silicon.csv"
-needs_data = pytest.mark.skipif(not SILICON.exists(), reason="../shared/data/silicon.csv not present")
+needs_data = needs_shared_data("silicon.csv")
 
 COLUMNS = ["model", "accelerator", "engine", "dtype", "tp", "isl", "osl", "concurrency", "ttft_ms", "tpot_ms"]
+
+
+def rows_from(records: list[dict[str, object]]) -> str:
+    """Measured rows as CSV text with a header (what ``fidelity.parse_measurements`` reads)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(records[0]))
+    writer.writeheader()
+    writer.writerows(records)
+    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -108,13 +119,13 @@ def _synthetic_rows(eff_update: dict[str, float]) -> tuple[str, fidelity.Loaded]
             for conc in (1, 4, 16, 64):
                 records.append({"model": model, "accelerator": "h100-sxm", "engine": "vllm", "dtype": dtype, "tp": tp,
                                 "isl": isl, "osl": osl, "concurrency": conc, "ttft_ms": 1.0, "tpot_ms": 1.0})
-    text = fidelity.rows_from(records)
+    text = rows_from(records)
     loaded = fidelity.parse_measurements(text, "synthetic", cat)
     prep = fidelity.prepare(loaded.rows, cat)
     tpot, ttft = fidelity.predict(prep, fidelity.efficiency_arrays([truth] * len(loaded.rows), prep))
     for record, t, f in zip(records, tpot, ttft, strict=True):
         record["tpot_ms"], record["ttft_ms"] = f"{t:.6g}", f"{f:.6g}"
-    text = fidelity.rows_from(records)
+    text = rows_from(records)
     return text, fidelity.parse_measurements(text, "synthetic", cat)
 
 
@@ -134,7 +145,7 @@ def test_uneven_tensor_parallelism_is_set_aside() -> None:
     reason, not modelled; tp 4 of the same model is."""
     rows = [{"model": "llama-3.1-70b", "accelerator": "h100-sxm", "engine": "vllm", "dtype": "fp8", "tp": tp,
              "isl": 1024, "osl": 256, "concurrency": 8, "ttft_ms": 100, "tpot_ms": 20} for tp in (3, 4)]
-    loaded = fidelity.parse_measurements(fidelity.rows_from(rows), "rows")
+    loaded = fidelity.parse_measurements(rows_from(rows), "rows")
     assert [r.gpus for r in loaded.rows] == [4]
     assert loaded.skipped == {fidelity.UNEVEN_TP: 1}
 
@@ -232,11 +243,13 @@ def test_engine_changes_ttft_not_floors() -> None:
 
 
 def test_predict_equals_the_cores_expected_times() -> None:
-    """fidelity.predict assembles step_time's inputs from precomputed arrays; with the catalogue's efficiencies it
-    must give exactly what roofline.decode_step / prefill_step + serving.serving_times give (one formula, two
-    callers, checked)."""
-    from planner.roofline import decode_step, prefill_step
-    from planner.serving import serving_times
+    """fidelity.predict times measured rows from the same step inputs (``roofline.decode_inputs`` /
+    ``prefill_inputs``) and compute dtypes (``roofline.compute_fractions``) as the core; with the catalogue's
+    efficiencies it must give exactly what the Excel functions TPOT_MS / TTFT_MS (the evaluator) give at the row's
+    concurrency, slot wait included. The rows include the two that once drifted: A100 fp8 (no fp8 rate: the 16-bit
+    rate and its fraction) and MI300X fp4 (weight-only fp4 at the bf16 rate), and a concurrency beyond the batch
+    that fits."""
+    from planner import api
 
     cat = builtin_catalogue()
     records = [{"model": m, "accelerator": a, "engine": e, "dtype": d, "tp": tp, "isl": isl, "osl": osl,
@@ -245,16 +258,18 @@ def test_predict_equals_the_cores_expected_times() -> None:
                    ("llama-3.1-8b", "h100-sxm", "vllm", "bf16", 1, 1024, 256, 8),
                    ("llama-3.1-70b", "h200-sxm", "trtllm", "fp8", 4, 4096, 512, 64),
                    ("mixtral-8x7b", "b200", "sglang", "fp8", 2, 512, 1024, 16),
-                   ("deepseek-v3", "h200-sxm", "trtllm", "fp8", 8, 1024, 1024, 32)]]
-    loaded = fidelity.parse_measurements(fidelity.rows_from(records), "rows", cat)
+                   ("deepseek-v3", "h200-sxm", "trtllm", "fp8", 8, 1024, 1024, 32),
+                   ("llama-3.1-70b", "a100-80gb-sxm", "vllm", "fp8", 4, 2048, 256, 32),
+                   ("llama-3.1-70b", "mi300x", "any", "fp4", 1, 2048, 256, 16),
+                   ("llama-3.1-8b", "l40s", "any", "bf16", 1, 8192, 1024, 4000)]]
+    loaded = fidelity.parse_measurements(rows_from(records), "rows", cat)
+    assert len(loaded.rows) == len(records)
     prep = fidelity.prepare(loaded.rows, cat)
     effs = [cat.efficiency(r.accelerator, r.engine) for r in loaded.rows]
-    tpot, ttft = fidelity.predict(prep, fidelity.efficiency_arrays(effs, prep), with_slot_wait=False)
-    for i, (row, eff) in enumerate(zip(loaded.rows, effs, strict=True)):
-        model, acc = cat.model(row.model), cat.accelerator(row.accelerator)
-        b = prep.batch[i]
-        step = decode_step(model, acc, row.dtype, b, row.isl + row.osl / 2, row.gpus, row.kv_dtype, eff).total_s
-        pre = prefill_step(model, acc, row.isl, row.dtype, row.gpus, row.kv_dtype, eff).total_s
-        times = serving_times(step, pre, b, row.osl, eff)
-        assert tpot[i] == pytest.approx(float(times.tpot_s) * 1e3, rel=1e-9)
-        assert ttft[i] == pytest.approx(float(times.ttft_s) * 1e3, rel=1e-9)
+    tpot, ttft = fidelity.predict(prep, fidelity.efficiency_arrays(effs, prep, cat))
+    for i, row in enumerate(loaded.rows):
+        args = (row.model, row.accelerator, row.concurrency, row.isl, row.osl, row.dtype, row.gpus, row.kv_dtype,
+                row.engine)
+        assert tpot[i] == pytest.approx(float(api.tpot_ms(*args)), rel=1e-9), row
+        assert ttft[i] == pytest.approx(float(api.ttft_ms(*args)), rel=1e-9), row
+    assert prep.batch[-1] < 4000  # the last row waits for slots

@@ -43,7 +43,9 @@ def _has_rate(acc: object, dtype: str) -> bool:
 @st.composite
 def configs(draw: st.DrawFn) -> tuple[str, str, str, int]:
     acc = draw(accs)
-    return draw(models), acc, draw(dtypes_for(acc)), draw(st.sampled_from(topology.tp_choices(CAT.accelerator(acc))))
+    model = draw(models)
+    return model, acc, draw(dtypes_for(acc)), draw(st.sampled_from(topology.tp_choices(CAT.model(model),
+                                                                                       CAT.accelerator(acc))))
 
 
 @SETTINGS

@@ -14,6 +14,7 @@ from planner import walls as W
 from planner.catalogue import get_catalogue
 from planner.efficiency import expected_efficiency
 from planner.errors import PlannerError
+from planner.evaluator import scaleout_bytes_per_s
 from planner.plan import evaluate
 from planner.spec import PlanSpec, default_spec
 
@@ -44,7 +45,7 @@ def test_winner_is_never_worse_than_a_brute_force_scalar_scan(over: dict[str, ob
     for acc_id in SMALL:
         acc = CAT.accelerator(acc_id)
         for dtype in dtypes:
-            for tp in topology.tp_choices(acc):
+            for tp in topology.tp_choices(CAT.model(s.model), acc):
                 plan = evaluate(s.model_copy(update={"accelerator": acc_id, "dtype": dtype, "tp": tp}), CAT)
                 if plan.feasible:
                     scan.append((plan.values["usd_month"], acc_id, dtype, tp))
@@ -231,7 +232,7 @@ def test_memory_capacity_relaxed_doubles_the_memory() -> None:
     assert bigger.memory_gb == 2 * acc.memory_gb and bigger.id == acc.id
     faster = S.relaxed_accelerator(acc, W.NETWORK)
     assert faster.scaleup.gbs_per_direction == 2 * acc.scaleup.gbs_per_direction
-    assert faster.scaleout.bytes_per_s == 2 * S.scaleout_bytes_per_s(acc)
+    assert faster.scaleout.bytes_per_s == 2 * scaleout_bytes_per_s(acc)
 
 
 def test_no_plan_meets_impossible_slos_and_the_nearest_say_why() -> None:

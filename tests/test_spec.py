@@ -63,8 +63,7 @@ def test_defaults() -> None:
     assert spec.name == "plan"
     assert spec.dtype == "bf16"
     assert spec.kv_dtype == "bf16"
-    assert spec.tp is None  # the smallest that fits and meets the SLOs
-    assert spec.pp == 1
+    assert spec.tp is None and spec.pp is None and spec.ep is None  # auto: the cheapest layout meeting the SLOs
     assert spec.budget_usd_month is None
     assert spec.usd_per_gpu_hour is None
     assert spec.accelerators == [] and spec.dtypes == []
@@ -133,7 +132,7 @@ def test_bad_numbers_name_the_field(field: str, value: object) -> None:
 
 
 @pytest.mark.parametrize(("field", "value"), [("tp", 0), ("tp", -2), ("tp", 2.5), ("tp", True), ("tp", "four"),
-                                              ("tp", 128), ("pp", 2), ("input_tokens", 100.5),
+                                              ("tp", 128), ("pp", 65), ("pp", 0), ("ep", 0), ("input_tokens", 100.5),
                                               ("output_tokens", 1e12), ("qps", 1e300)])
 def test_bad_sizes_name_the_field(field: str, value: object) -> None:
     assert field in refused(minimal(**{field: value}))

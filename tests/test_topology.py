@@ -25,6 +25,8 @@ from planner.topology import (
     memory_used_bytes,
     replicas_needed,
     reserve_bytes,
+    check_tp,
+    layouts,
     smallest_tp,
     tp_choices,
     usable_bytes,
@@ -192,16 +194,45 @@ def test_smallest_tp_when_nothing_fits_is_a_planner_error() -> None:
 
 
 @pytest.mark.parametrize(
-    ("acc", "expected"),
+    ("model", "acc", "expected"),
     [
-        ("h100-sxm", [1, 2, 4, 8]),  # NVLink domain 8
-        ("h100-pcie", [1, 2, 4, 8]),  # NVLink bridge for pairs, PCIe host of 8 beyond
-        ("l40s", [1, 2, 4, 8]),  # PCIe only
-        ("gb200", [1, 2, 4, 8, 16, 32, 64]),  # NVL72
+        ("llama-3.1-70b", "h100-sxm", [1, 2, 4, 8]),  # NVLink domain 8; 64 heads, 8 KV heads
+        ("llama-3.1-70b", "h100-pcie", [1, 2, 4, 8]),  # NVLink bridge for pairs, PCIe host of 8 beyond
+        ("llama-3.1-70b", "l40s", [1, 2, 4, 8]),  # PCIe only
+        ("llama-3.1-70b", "gb200", [1, 2, 4, 8, 16, 32, 64]),  # NVL72, capped at 64 GPUs per replica
+        # 48 heads, 8 KV heads: 3, 6, 12 split the heads but not the KV heads (nor they it); 16, 24, 48 do
+        ("mixtral-8x22b", "gb200", [1, 2, 4, 8, 16, 24, 48]),
+        # 40 heads, 40 KV heads (MHA): every divisor of 40 splits both
+        ("llama-2-13b", "tpu-v6e", [1, 2, 4, 5, 8, 10, 20, 40]),
+        # 28 heads, 4 KV heads: 7 and 14 divide the heads, but 4 and 7 / 14 do not divide each other
+        ("qwen2.5-7b", "h100-sxm", [1, 2, 4]),
+        ("deepseek-v3", "gb200", [1, 2, 4, 8, 16, 32, 64]),  # MLA: the 128 heads only
     ],
 )
-def test_tp_choices(acc: str, expected: list[int]) -> None:
-    assert tp_choices(CAT.accelerator(acc)) == expected
+def test_tp_choices(model: str, acc: str, expected: list[int]) -> None:
+    """The layouts engines run (vLLM's check): tp divides the heads; KV heads divide tp or tp divides them."""
+    assert tp_choices(CAT.model(model), CAT.accelerator(acc)) == expected
+
+
+@pytest.mark.parametrize("tp", [3, 5, 6, 7, 12])
+def test_tp_that_splits_no_heads_is_refused_with_the_valid_values(tp: int) -> None:
+    with pytest.raises(PlannerError, match=r"valid tp: 1, 2, 4, 8"):
+        check_tp(CAT.model("llama-3.1-70b"), CAT.accelerator("h100-sxm"), tp)
+
+
+def test_layouts_honour_what_is_given() -> None:
+    m, a = CAT.model("mixtral-8x7b"), CAT.accelerator("h100-sxm")
+    auto = layouts(m, a)
+    assert {tuple(r) for r in auto} >= {(1, 1, 1), (8, 1, 8), (8, 8, 1), (2, 2, 2)}
+    assert all(tp * pp <= 64 and ep in (1, tp) for tp, pp, ep in auto)
+    assert {tuple(r) for r in layouts(m, a, tp=4)} == {(4, p, e) for p in (1, 2, 4, 8) for e in (1, 4)}
+    assert {tuple(r) for r in layouts(m, a, ep=8)} == {(8, p, 8) for p in (1, 2, 4, 8)}
+    with pytest.raises(PlannerError, match="valid ep: 1, 4"):
+        layouts(m, a, tp=4, ep=2)
+    with pytest.raises(PlannerError, match="pp=99"):
+        layouts(m, a, pp=99)
+    dense = layouts(CAT.model("llama-3.1-8b"), a)
+    assert set(dense[:, 2]) == {1.0}
 
 
 def test_tp_link_choice() -> None:
@@ -262,7 +293,7 @@ def test_more_context_never_fits_more_sequences(model: str, acc: str, c1: int, e
        context=st.integers(1, 200_000))
 def test_more_tp_never_fits_fewer_sequences(model: str, acc: str, context: int) -> None:
     m, a = CAT.model(model), CAT.accelerator(acc)
-    batches = [float(max_batch(m, a, context, "bf16", tp)) for tp in tp_choices(a)[:4]]
+    batches = [float(max_batch(m, a, context, "bf16", tp)) for tp in tp_choices(m, a)[:4]]
     assert batches == sorted(batches)
 
 

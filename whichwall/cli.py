@@ -15,6 +15,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from planner.catalogue import get_catalogue
 from planner.errors import PlannerError, unknown
@@ -54,10 +55,8 @@ def print_plan(result: PlanResult, console: Console) -> None:
             table.add_column("value", justify="right" if section != "walls" else "left")
             table.add_column("unit", style="dim")
         assert table is not None
-        value = format_value(row.value, row.unit)
-        if row.key == "binding_wall":
-            value = f"[bold red]{value}[/]"
-        table.add_row(row.label, value, "" if row.unit == "utilization" else row.unit)
+        value = Text(format_value(row.value, row.unit), style="bold red" if row.key == "binding_wall" else "")
+        table.add_row(Text(row.label), value, Text(row.note if row.unit == "utilization" else row.unit))
     if table is not None:
         console.print(table)
 
