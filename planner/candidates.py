@@ -265,10 +265,12 @@ def concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def flat(cols: dict[str, np.ndarray], sel: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def flat(cols: dict[str, Any], sel: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """``cols`` (arrays and scalars that broadcast together) as flat float arrays, of the cells ``sel`` marks."""
+    shape = np.broadcast_shapes(*(np.shape(v) for v in cols.values()), *(() if sel is None else (sel.shape,)))
     if sel is None:
-        return {k: np.ascontiguousarray(v).reshape(-1) for k, v in cols.items()}
-    return {k: np.broadcast_to(v, sel.shape)[sel] for k, v in cols.items()}
+        return {k: np.broadcast_to(np.asarray(v, dtype=float), shape).reshape(-1) for k, v in cols.items()}
+    return {k: np.broadcast_to(np.asarray(v, dtype=float), shape)[sel] for k, v in cols.items()}
 
 
 def front_of(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from planner import files, yamlsafe
 from planner.efficiency import Efficiency, EfficiencyTable, build_efficiency, check_engine, efficiency_table_from_data
-from planner.errors import PlannerError, short, unknown
+from planner.errors import SHOWN, PlannerError, short, unknown
 from planner.units import BYTES_PER_ELEMENT, COMPUTE_FALLBACK, DTYPES, GB, TB, TERA, Dtype
 from planner.validate import MAX_SIZE
 
@@ -415,10 +415,6 @@ class Model(_Strict):
     def window_tokens(self) -> int:
         return self.sliding_window.tokens if self.sliding_window else 0
 
-    @property
-    def is_moe(self) -> bool:
-        return self.moe is not None
-
 
 # ------------------------------------------------------------------------------------------------------ the lookup
 
@@ -466,6 +462,7 @@ class Catalogue:
         self.efficiency_overrides: tuple[EfficiencyTable, ...] = tuple(efficiency_overrides)
         self._efficiency_cache: dict[tuple[str, str], Efficiency] = {}
         self._found: dict[tuple[str, str], Any] = {}
+        self.user_ids: dict[str, list[str]] = {}
         self.accelerators: dict[str, Accelerator] = {}
         self.models: dict[str, Model] = {}
         for acc in accelerators:
@@ -518,7 +515,11 @@ class Catalogue:
                 if len(self._found) < 10_000:
                     self._found[(kind, ident)] = entry
                 return entry
-        raise unknown(kind, ident, list(entries))
+        err = unknown(kind, ident, list(entries))
+        added = self.user_ids.get(kind)
+        if added:
+            err = PlannerError(f"{err}; your catalogue files add the {kind} ids {', '.join(added[:SHOWN])}")
+        raise err
 
     def accelerator(self, ident: object) -> Accelerator:
         """The accelerator with id or alias ``ident`` (case-insensitive)."""
@@ -529,12 +530,16 @@ class Catalogue:
         return self._find("model", ident, self._model_index, self.models)
 
     def merged(self, other: Catalogue) -> Catalogue:
-        """A catalogue with ``other``'s entries added (replacing same-id entries)."""
+        """A catalogue with ``other``'s entries added (replacing same-id entries); ``user_ids`` remembers them, so an
+        unknown-id message can name what the user's files added (a config.json model's id is derived, not typed)."""
         families = {**self.families, **other.families}
         accs = {**self.accelerators, **other.accelerators}
         models = {**self.models, **other.models}
-        return Catalogue(accs.values(), models.values(), families,
-                         self.efficiency_overrides + other.efficiency_overrides)
+        out = Catalogue(accs.values(), models.values(), families,
+                        self.efficiency_overrides + other.efficiency_overrides)
+        out.user_ids = {**self.user_ids, **{k: sorted({*self.user_ids.get(k, []), *ids}) for k, ids in
+                                             (("accelerator", other.accelerators), ("model", other.models))}}
+        return out
 
     def efficiency(self, accelerator_id: str, engine: object = None) -> Efficiency:
         """Expected-time efficiencies of ``accelerator_id`` on ``engine`` (see ``planner.efficiency``)."""

@@ -192,9 +192,8 @@ def check_engine(engine: object) -> str:
 
 def _layers(table: EfficiencyTable, accelerator_id: str, engine: str) -> list[EfficiencyEntry]:
     out = [table.default]
-    for key in (accelerator_id,):
-        if key in table.per_accelerator:
-            out.append(table.per_accelerator[key])
+    if accelerator_id in table.per_accelerator:
+        out.append(table.per_accelerator[accelerator_id])
     for key in ("any", engine) if engine != "any" else ("any",):
         if key in table.engines:
             out.append(table.engines[key])

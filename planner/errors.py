@@ -29,9 +29,27 @@ def closest(value: str, choices: Iterable[str], n: int = 3) -> list[str]:
     return [lowered[h] for h in hits]
 
 
+LIST_HOW: dict[str, str] = {
+    "accelerator": "`whichwall catalogue accelerators` or =GPU_IDS() lists them all",
+    "model": "`whichwall catalogue models` or =MODEL_IDS() lists them all",
+    "accelerator or model": "`whichwall catalogue` lists them all",
+}
+"""Where the whole list of valid ids of a kind is, for messages that show only some."""
+
+SHOWN = 12
+"""Most valid ids an error message lists before saying how many more there are."""
+
+
 def unknown(kind: str, value: object, choices: Iterable[str]) -> PlannerError:
-    """A ``PlannerError`` for an unknown id, naming the closest valid ids."""
+    """A ``PlannerError`` for an unknown id, naming the closest valid ids (or the first ``SHOWN`` valid ones, saying
+    how many more there are and where to list them all)."""
     choice_list = sorted(set(choices))
     near = closest(str(value)[:1000], choice_list)
-    hint = f"closest: {', '.join(near)}" if near else f"valid: {', '.join(choice_list[:12])}"
+    if near:
+        hint = f"closest: {', '.join(near)}"
+    else:
+        hint = f"valid: {', '.join(choice_list[:SHOWN])}"
+        if len(choice_list) > SHOWN:
+            how = LIST_HOW.get(kind, "")
+            hint += f" and {len(choice_list) - SHOWN} more" + (f" ({how})" if how else "")
     return PlannerError(f"unknown {kind} {short(value)}; {hint}")

@@ -156,7 +156,9 @@ class Rows:
 
     @property
     def prefill(self) -> StepTime:
-        return StepTime(*(self.c["pre_" + f] for f in PREFILL_PARTS[:-1]))
+        c = self.c
+        return StepTime(c["pre_memory_s"], c["pre_compute_s"], c["pre_network_s"], c["pre_overhead_s"],
+                        c["pre_bytes_per_gpu"], c["pre_flops_per_gpu"])
 
 
 def _decode_coefficients(model: Model, context: float, dtype: str, kv_dtype: str, rates: Any,
@@ -264,8 +266,9 @@ def decode(r: Rows, b: np.ndarray) -> StepTime:
     overhead = c["o0"] + c["o1"] * b
     shape = np.broadcast_shapes(np.shape(memory), np.shape(compute), np.shape(network), np.shape(overhead))
     bytes_ = c["bytes0"] + c["bytes1"] * b + c["bytes_e"] * t
-    return StepTime(*(x if np.shape(x) == shape else np.broadcast_to(x, shape)
-                      for x in (memory, compute, network, overhead, bytes_, c["flops1"] * b)))
+    m, cp, n, o, by, f = (x if np.shape(x) == shape else np.broadcast_to(x, shape)
+                          for x in (memory, compute, network, overhead, bytes_, c["flops1"] * b))
+    return StepTime(m, cp, n, o, by, f)
 
 
 def decode_total_s(r: Rows, b: np.ndarray) -> np.ndarray:
@@ -324,96 +327,110 @@ def slo_batches(r: Rows, decode_only: np.ndarray | None = None) -> np.ndarray:
 
 
 def operate(r: Rows, decode_only: np.ndarray | None = None) -> None:
-    """Add to the rows: the batch-1 step, times and token parts, the SLO batch ``b_slo`` and the operating batch
-    ``b_op`` = min(largest batch that fits, SLO batch)."""
+    """Add to the rows: the batch-1 step, times and token parts, the SLO batch ``b_slo``, the operating batch
+    ``b_op`` = min(largest batch that fits, SLO batch), and ``ttft_caps``: whether the TTFT SLO is the one the next
+    larger batch breaks first (relative to its SLO) — which SLO caps the batch."""
+    spec = r.spec
     ones = np.ones((len(r), 1))
     step1, total1, tpot1, ttft1 = user_ms(r, ones)
-    share = 1.0 / r.spec.output_tokens
+    share = 1.0 / spec.output_tokens
     pre = r.prefill
     r.c.update(tpot1_ms=tpot1, ttft1_ms=ttft1, d1_total_s=total1,
                **{f"t1_{k}": getattr(step1, k) + share * getattr(pre, k) for k in ("memory_s", "compute_s",
                                                                                  "network_s")})
     r.c["b_slo"] = slo_batches(r, decode_only)
     r.c["b_op"] = np.minimum(r.c["b_mem"], r.c["b_slo"])
+    nxt = np.minimum(np.maximum(r.c["b_slo"], 1.0) + 1.0, BATCH_SEARCH_LIMIT)
+    tpot_next, ttft_next = _user_times_ms(r, decode_total_s(r, nxt), nxt)
+    r.c["ttft_caps"] = (ttft_next / spec.ttft_slo_ms >= tpot_next / spec.tpot_slo_ms).astype(float)
+
+
+NA_COLUMNS = ("kv_transfer_ms", "prefill_acc", "prefill_tp", "prefill_replicas")
+"""Columns of disaggregated plans, NaN for aggregated ones."""
 
 
 def metrics(r: Rows, b: np.ndarray, b_used: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Every figure of the rows at ``b`` sequences per microbatch ((n, K) arrays): times, replicas, cost,
-    throughput, the walls' utilizations (``planner.walls``), the step-time split and the binding wall. ``b_used``:
-    the operating batch (0 where none meets the SLOs or fits; default ``b``). Needs ``operate``'s columns."""
+    """Every figure of the rows at ``b`` sequences per microbatch (arrays that broadcast to (n, K)): times, replicas,
+    cost, throughput, the walls' utilizations (``planner.walls``), the step-time split and the binding wall.
+    ``b_used``: the operating batch (0 where none meets the SLOs or fits; default ``b``). Needs ``operate``'s
+    columns."""
     spec = r.spec
     c = r.c
     b_used = b if b_used is None else b_used
-    step, total, tpot, ttft = user_ms(r, b)
-    pre = r.prefill
+    t = experts_touched(r.model, b) if r.model.moe else 0.0
+    memory = c["m0"] + c["m1"] * b + c["me"] * t
+    compute = c["c1"] * b
+    network = c["n0"] + c["n1"] * b
+    overhead = c["o0"] + c["o1"] * b
+    total = np.maximum(memory, compute) + network + overhead
+    tpot, ttft = _user_times_ms(r, total, b)
     tp, pp, b_mem, b_slo = c["tp"], c["pp"], c["b_mem"], c["b_slo"]
-    shape = np.broadcast_shapes(np.shape(b), tp.shape)
-    runs = np.broadcast_to(b_used >= 1, shape)
+    runs = b_used >= 1
     steps = spec.output_tokens / b
-    busy = c["pre_total_s"] + steps * total
+    pre_total = c["pre_total_s"]
+    busy = pre_total + steps * total
     replica_rps = pp / busy
     with np.errstate(invalid="ignore"):
         replicas = np.where(runs, np.maximum(np.ceil(spec.qps / replica_rps - REPLICA_TOLERANCE), 1.0), np.nan)
-    gpus = replicas * tp * pp
-    usd_month = gpus * c["price"] * HOURS_PER_MONTH
+    gpus = replicas * (tp * pp)
+    usd_month = gpus * (c["price"] * HOURS_PER_MONTH)
     tokens_per_month = spec.qps * spec.output_tokens * HOURS_PER_MONTH * 3600.0
-    budget_u = usd_month / spec.budget_usd_month if spec.budget_usd_month else np.full(shape, np.nan)
+    budget_u = usd_month / spec.budget_usd_month if spec.budget_usd_month else np.nan
     # the walls' utilizations (planner.walls): each wall's share of its own limit
     fits = b_mem >= 1
     need = (c["weights_gpu"] + c["kv_seq_gpu"]) / c["usable"]
     u_mem = np.where(fits, b_used / np.where(fits, b_mem, 1.0), need)
-    nan = np.where(runs, 1.0, np.nan)
-    u_bw = (pre.bytes_per_gpu + steps * step.bytes_per_gpu) / (busy * c["peak_bandwidth"]) * nan
-    u_comp = (pre.flops_per_gpu + steps * step.flops_per_gpu) / (busy * c["peak_flops"]) * nan
-    u_net = (pre.network_s + steps * step.network_s) / busy * nan
-    split = {part: (getattr(pre, f) + steps * getattr(step, f)) / busy * nan
-             for part, f in zip(W.SPLIT_PARTS, ("memory_s", "compute_s", "network_s", "overhead_s"), strict=True)}
+    nan = np.where(runs, 1.0, np.nan) / busy
+    bytes_ = c["bytes0"] + c["bytes1"] * b + c["bytes_e"] * t
+    u_bw = (c["pre_bytes_per_gpu"] + steps * bytes_) * nan / c["peak_bandwidth"]
+    u_comp = (c["pre_flops_per_gpu"] + steps * (c["flops1"] * b)) * nan / c["peak_flops"]
+    pre_net = c["pre_network_s"]
+    u_net = (pre_net + steps * network) * nan
+    split = {part: (c["pre_" + f] + steps * x) * nan
+             for part, f, x in zip(W.SPLIT_PARTS, ("memory_s", "compute_s", "network_s", "overhead_s"),
+                                   (memory, compute, network, overhead), strict=True)}
     # the binding rule
-    rule = W.binding_rule(fits=np.broadcast_to(fits, shape), ttft1_misses=c["ttft1_ms"] > spec.ttft_slo_ms,
-                          tpot1_misses=c["tpot1_ms"] > spec.tpot_slo_ms, over_budget=budget_u > 1.0,
-                          kv_caps=np.broadcast_to((b_used >= b_mem) & (b_mem < b_slo), shape))
-    nxt = np.minimum(b + 1.0, BATCH_SEARCH_LIMIT)
-    tpot_next, ttft_next = _user_times_ms(r, decode_total_s(r, nxt), nxt)
-    ttft_caps = ttft_next / spec.ttft_slo_ms >= tpot_next / spec.tpot_slo_ms
+    rule = W.binding_rule(fits=fits, ttft1_misses=c["ttft1_ms"] > spec.ttft_slo_ms,
+                          tpot1_misses=c["tpot1_ms"] > spec.tpot_slo_ms, over_budget=np.asarray(budget_u > 1.0),
+                          kv_caps=(b_used >= b_mem) & (b_mem < b_slo))
     share = b / spec.output_tokens
-    token = tuple(getattr(step, f) + share * getattr(pre, f) for f in ("memory_s", "compute_s", "network_s"))
-    prefill_parts = (pre.memory_s, pre.compute_s, pre.network_s)
-    capped = tuple(np.where(ttft_caps, p, t) for p, t in zip(prefill_parts, token, strict=True))
+    prefill_parts = (c["pre_memory_s"], c["pre_compute_s"], pre_net)
+    ttft_caps = c["ttft_caps"] > 0
+    capped = tuple(np.where(ttft_caps, p, x + share * p)
+                   for p, x in zip(prefill_parts, (memory, compute, network), strict=True))
     wall = W.binding_wall(rule, prefill_parts, (c["t1_memory_s"], c["t1_compute_s"], c["t1_network_s"]), capped)
     # the binding wall reads at its limit (planner.walls)
-    miss = np.select([rule == 2, rule == 3], [c["ttft1_ms"] / spec.ttft_slo_ms, c["tpot1_ms"] / spec.tpot_slo_ms],
-                     1.0)
-    u_bw, u_comp, u_net = (np.where(wall == w, np.fmax(miss, 1.0), u) for w, u in
+    miss = np.fmax(np.select([rule == 2, rule == 3], [c["ttft1_ms"] / spec.ttft_slo_ms,
+                                                      c["tpot1_ms"] / spec.tpot_slo_ms], 1.0), 1.0)
+    u_bw, u_comp, u_net = (np.where(wall == w, miss, u) for w, u in
                            ((W.BW, u_bw), (W.COMP, u_comp), (W.NET, u_net)))
     meets = (tpot <= spec.tpot_slo_ms) & (ttft <= spec.ttft_slo_ms) & runs & (b_used <= b_mem)
-
-    def full(x: Any) -> np.ndarray:
-        if isinstance(x, np.ndarray) and x.shape == shape:
-            return x if x.dtype == float else x.astype(float)
-        return np.broadcast_to(np.asarray(x, dtype=float), shape)
-
     return {
-        "acc": full(c["acc"]), "dtype_i": full(c["dtype_i"]), "kv_i": full(c["kv_i"]), "tp": full(tp),
-        "pp": full(pp), "ep": full(c["ep"]), "microbatch": full(b_used), "batch": full(b_used * pp),
-        "max_batch_memory": full(b_mem * pp), "batch_slo": full(b_slo * pp), "replicas": full(replicas),
-        "gpus": full(gpus), "tpot_ms": full(tpot), "ttft_ms": full(ttft),
-        "tokens_per_s_per_gpu": full(replica_rps * spec.output_tokens / (tp * pp) * nan),
-        "tokens_per_s_per_user": full(MS_PER_S / tpot), "usd_month": full(usd_month),
-        "usd_per_million_tokens": full(usd_month / tokens_per_month * 1e6), "budget_utilization": full(budget_u),
-        "u_memory_capacity": full(u_mem), "u_memory_bandwidth": full(u_bw), "u_compute": full(u_comp),
-        "u_network": full(u_net), **{f"split_{k}": full(v) for k, v in split.items()}, "wall": full(wall),
-        "rule": full(rule), "ttft_caps": full(ttft_caps), "meets_slos": full(meets), "fits_memory": full(fits),
-        "decode_step_ms": full(total * MS_PER_S), "prefill_ms": full(c["pre_total_s"] * MS_PER_S),
-        "kv_transfer_ms": full(np.nan), "prefill_acc": full(np.nan), "prefill_tp": full(np.nan),
-        "prefill_replicas": full(np.nan), "tpot1_ms": full(c["tpot1_ms"]), "ttft1_ms": full(c["ttft1_ms"]),
-        "mode": full(0.0),
+        "acc": c["acc"], "dtype_i": c["dtype_i"], "kv_i": c["kv_i"], "tp": tp, "pp": pp, "ep": c["ep"],
+        "microbatch": b_used, "batch": b_used * pp, "max_batch_memory": b_mem * pp, "batch_slo": b_slo * pp,
+        "replicas": replicas, "gpus": gpus, "tpot_ms": tpot, "ttft_ms": ttft,
+        "tokens_per_s_per_gpu": replica_rps * (spec.output_tokens / (tp * pp)) * np.where(runs, 1.0, np.nan),
+        "tokens_per_s_per_user": MS_PER_S / tpot, "usd_month": usd_month,
+        "usd_per_million_tokens": usd_month * (1e6 / tokens_per_month), "budget_utilization": budget_u,
+        "u_memory_capacity": u_mem, "u_memory_bandwidth": u_bw, "u_compute": u_comp, "u_network": u_net,
+        **{f"split_{k}": v for k, v in split.items()}, "wall": wall, "rule": rule, "ttft_caps": ttft_caps,
+        "meets_slos": meets, "fits_memory": fits, "decode_step_ms": total * MS_PER_S,
+        "prefill_ms": pre_total * MS_PER_S, **{k: np.nan for k in NA_COLUMNS}, "tpot1_ms": c["tpot1_ms"],
+        "ttft1_ms": c["ttft1_ms"], "mode": 0.0,
     }
 
 
+def full(cols: dict[str, Any]) -> dict[str, np.ndarray]:
+    """``cols`` (arrays and scalars that broadcast together) as float arrays of one shape."""
+    shape = np.broadcast_shapes(*(np.shape(v) for v in cols.values()))
+    return {k: np.broadcast_to(np.asarray(v, dtype=float), shape) for k, v in cols.items()}
+
+
 def operating_metrics(r: Rows) -> dict[str, np.ndarray]:
-    """``metrics`` of every row at its operating batch (batch 1 where none runs, with n/a for what needs one)."""
+    """``metrics`` of every row at its operating batch (batch 1 where none runs, with n/a for what needs one),
+    as (n, 1) arrays."""
     b_op = r["b_op"]
-    return metrics(r, np.maximum(b_op, 1.0), b_op)
+    return full(metrics(r, np.maximum(b_op, 1.0), b_op))
 
 
 def kv_prompt_bytes(model: Model, spec: PlanSpec, kv_dtype: str) -> float:

@@ -313,10 +313,11 @@ def predict(prep: Prepared, e: dict[str, np.ndarray], with_slot_wait: bool = Tru
                   collective_latency_s=e["latency_s"], step_overhead_s=layers * e["layer_overhead_s"],
                   sequence_overhead_s=layers * e["sequence_overhead_s"],
                   expert_bandwidth_fraction=e["expert_bandwidth_fraction"])
-    decode = step_time(**{k: d[k] for k in INPUTS}, expert_compute_fraction=e["expert_compute_fraction"],
+    decode = step_time(**{k: d[k] for k in INPUTS}, expert_compute_fraction=e["expert_compute_fraction"],  # type: ignore[arg-type]
                        peak_flops=r["peak"] * e["compute_fraction"],
                        attention_peak_flops=r["attention_peak"] * e["attention_compute_fraction"], **common)
-    prefill = step_time(**{k: pf[k] for k in INPUTS}, expert_compute_fraction=e["prefill_expert_compute_fraction"],
+    prefill = step_time(**{k: pf[k] for k in INPUTS},  # type: ignore[arg-type]
+                        expert_compute_fraction=e["prefill_expert_compute_fraction"],
                         peak_flops=r["peak"] * e["prefill_compute_fraction"],
                         attention_peak_flops=r["attention_peak"] * e["prefill_attention_compute_fraction"], **common)
     times = aggregated_times(decode.total_s, prefill.total_s, b, r["osl"], e["request_overhead_s"],

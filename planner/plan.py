@@ -130,11 +130,19 @@ def evaluate(spec: PlanSpec, catalogue: Catalogue | None = None) -> PlanResult:
     option = plan_option(spec, model, acc, eff, price)
     rows = E.build(model, spec, [option])
     E.operate(rows)
-    m = {k: v.reshape(-1) for k, v in E.operating_metrics(rows).items()}
-    i = best_index(m, spec)
+    b_op = rows["b_op"]
+    m = E.metrics(rows, np.maximum(b_op, 1.0), b_op)
+    n = len(rows)
+    pick = {k: np.broadcast_to(np.asarray(m[k], dtype=float), (n, 1)).reshape(-1) for k in RANKING}
+    i = best_index(pick, spec)
     chosen = E.Option(acc, spec.dtype, spec.kv_dtype, option.price, eff, option.layouts[i:i + 1])
-    return _result(spec, model, acc, eff, price, rows.take(np.array([i])), {k: v[i] for k, v in m.items()},
-                   chosen, cat, all_fit=bool(m["fits_memory"].any()))
+    row = {k: float(np.asarray(v, dtype=float).reshape(-1)[i if np.size(v) > 1 else 0]) for k, v in m.items()}
+    return _result(spec, model, acc, eff, price, rows.take(np.array([i])), row, chosen, cat,
+                   all_fit=bool(pick["fits_memory"].any()))
+
+
+RANKING = ("meets_slos", "usd_month", "gpus", "tpot_ms", "fits_memory", "tpot1_ms", "ttft1_ms", "tp", "pp")
+"""The figures ``best_index`` ranks candidates by."""
 
 
 def _f(x: Any) -> float | None:
@@ -284,7 +292,8 @@ def _next_wall(ctx: _Context, eff: Efficiency) -> str:
                           eff, option.layouts)
     rows = E.build(ctx.model, spec, [option])
     E.operate(rows)
-    return W.WALLS[int(E.operating_metrics(rows)["wall"][0, 0])]
+    b_op = rows["b_op"]
+    return W.WALLS[int(np.asarray(E.metrics(rows, np.maximum(b_op, 1.0), b_op)["wall"]).reshape(-1)[0])]
 
 
 def _gpus_needed(ctx: _Context) -> str:

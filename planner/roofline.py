@@ -261,7 +261,8 @@ def step_time(
     parts = [np.asarray(x, dtype=float) for x in (memory_s, compute_s, network_s, overhead_s, bytes_per_gpu,
                                                   flops_per_gpu)]
     shape = np.broadcast_shapes(*(x.shape for x in parts))
-    return StepTime(*(x if np.shape(x) == shape else np.broadcast_to(x, shape) for x in parts), overlap=overlap)
+    m, c, n, o, b, f = (x if np.shape(x) == shape else np.broadcast_to(x, shape) for x in parts)
+    return StepTime(m, c, n, o, b, f, overlap=overlap)
 
 
 # ------------------------------------------------------------------------------- a step's inputs and its rates

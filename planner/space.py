@@ -113,7 +113,8 @@ def search_space(
     """The candidates for ``spec``: ``accelerators`` (else ``spec.accelerators``, else every accelerator with a
     price), ``dtypes`` (else ``spec.dtypes``, else ``DEFAULT_DTYPES``), ``kv_dtypes`` (else the spec's plus
     ``DEFAULT_KV_DTYPES``), ``tps``/``pps``/``ep`` (else every valid layout: a search ignores the spec's own tp, pp
-    and ep, as it does its accelerator and dtype, unless they are passed here). Unknown ids, empty lists and accelerators without a price are ``PlannerError``\\ s.
+    and ep, as it does its accelerator and dtype, unless they are passed here). Unknown ids, empty lists and
+    accelerators without a price are ``PlannerError``\\ s.
     ``spec.usd_per_gpu_hour`` prices ``spec.accelerator``; every other candidate uses its catalogue price."""
     cat = catalogue or get_catalogue()
     cat.model(spec.model)

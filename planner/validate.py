@@ -68,16 +68,6 @@ def as_array(
     return arr
 
 
-def as_scalar(name: str, value: Any, **kwargs: Any) -> float:
-    """One number, checked as ``as_array`` checks each element."""
-    arr = as_array(name, value, **kwargs)
-    if arr.size != 1:
-        raise PlannerError(f"{name} must be a single number, got {arr.size} values")
-    out = float(arr.reshape(-1)[0])
-    assert math.isfinite(out)
-    return out
-
-
 def positive(name: str, value: Any, integer: bool = False) -> np.ndarray:
     """Elements > 0."""
     return as_array(name, value, minimum=0.0, integer=integer)

@@ -1,4 +1,7 @@
-"""The ``whichwall`` command line: ``plan`` prints a plan, ``catalogue`` lists and shows catalogue entries.
+"""The ``whichwall`` command line: ``plan`` prints a plan (and writes a plan workbook with ``-o``), ``read`` reads a
+filled plan workbook back, ``export`` turns a folder of specs into workbooks, ``catalogue`` lists and shows catalogue
+entries, ``search`` finds the cheapest plans over accelerators, dtypes and layouts, ``sweep`` re-plans a spec along
+axes, ``validate`` checks the expected times against measured rows and ``calibrate`` fits them to your own.
 
 Bad input of any kind ends in one line on stderr naming what is wrong and what would be right, and exit code 2;
 never a traceback.

@@ -273,7 +273,7 @@ def sweep(spec: PlanSpec, axes: list[str], use_search: bool, catalogue: Catalogu
         error = None
         try:
             if use_search:
-                result = S.search(p_spec, catalogue, pareto=False)
+                result = S.search(p_spec, catalogue, axis_space(p_spec, names, catalogue), pareto=False)
                 best = result.winner
                 if best is None:
                     error = "no plan meets the SLOs"
@@ -286,10 +286,29 @@ def sweep(spec: PlanSpec, axes: list[str], use_search: bool, catalogue: Catalogu
                           "next_wall": plan.walls.next, "feasible": plan.feasible}
         except PlannerError as exc:
             error = str(exc)
-        rows.append([*[point[n] for n in names], *[values.get(k) for k, _ in columns], error])
+        rows.append([*[_axis_value(p_spec, n, point[n]) for n in names], *[values.get(k) for k, _ in columns], error])
         if progress is not None:
             progress(i, len(points), ", ".join(f"{k}={v}" for k, v in point.items()))
     return header, [*names, *[k for k, _ in columns], "error"], rows
+
+
+def axis_space(spec: PlanSpec, axes: list[str], catalogue: Catalogue) -> S.SearchSpace:
+    """The search space of one sweep point: every candidate, except that each swept field of the search's
+    (accelerator, dtype, kv_dtype, tp, pp, ep) is held at the point's value."""
+    return S.search_space(
+        spec, catalogue,
+        accelerators=[spec.accelerator] if "accelerator" in axes else None,
+        dtypes=[spec.dtype] if "dtype" in axes else None,
+        kv_dtypes=[spec.kv_dtype] if "kv_dtype" in axes else None,
+        tps=(spec.tp,) if "tp" in axes and spec.tp is not None else None,
+        pps=(spec.pp,) if "pp" in axes and spec.pp is not None else None,
+        ep=spec.ep if "ep" in axes else None)
+
+
+def _axis_value(spec: PlanSpec, name: str, text: str) -> Any:
+    """A swept field's value as the spec holds it (numbers as numbers, ids as the catalogue's ids)."""
+    value = getattr(spec, name)
+    return text if value is None and text.lower() not in ("none", "null", "") else value
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
