@@ -573,6 +573,8 @@ def plan_keys() -> list[str]:
 
 
 def _plan_row(result: PlanResult, key: str) -> Any:
+    if key in result.values:  # a figure (tp, pp, ep as chosen), not the requirement row ("auto → 4")
+        return result.values[key]
     for row in report.rows(result):
         if row.key == key:
             return row.value

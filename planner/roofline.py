@@ -151,8 +151,10 @@ def prefill_attention_flops(model: Model, prompt: np.ndarray | float) -> np.ndar
 
 
 def prefill_flops(model: Model, prompt: np.ndarray | float) -> np.ndarray:
-    """FLOPs of a prefill of ``prompt`` tokens: 2 · matmul params · P plus causal attention over the prompt."""
-    return decode_matmul_flops(model, prompt) + prefill_attention_flops(model, prompt)
+    """FLOPs a prefill of ``prompt`` tokens must run: 2 · matmul params · P, less the LM head for all but the last
+    token (the first output token's logits), plus causal attention over the prompt (the strict floor's)."""
+    p = np.asarray(prompt, dtype=float)
+    return decode_matmul_flops(model, p) - 2.0 * lm_head_params(model) * (p - 1.0) + prefill_attention_flops(model, p)
 
 
 def decode_intensity(
@@ -260,8 +262,11 @@ def step_time(
     overhead_s = step_overhead_s + sequences * sequence_overhead_s
     parts = [np.asarray(x, dtype=float) for x in (memory_s, compute_s, network_s, overhead_s, bytes_per_gpu,
                                                   flops_per_gpu)]
-    shape = np.broadcast_shapes(*(x.shape for x in parts))
-    m, c, n, o, b, f = (x if np.shape(x) == shape else np.broadcast_to(x, shape) for x in parts)
+    shapes = {x.shape for x in parts}
+    if len(shapes) > 1:  # broadcast every part to one shape (a scalar call skips this)
+        shape = np.broadcast_shapes(*shapes)
+        parts = [x if x.shape == shape else np.broadcast_to(x, shape) for x in parts]
+    m, c, n, o, b, f = parts
     return StepTime(m, c, n, o, b, f, overlap=overlap)
 
 
@@ -402,8 +407,16 @@ def step_rates(model: Model, acc: Accelerator, dtype: str, kv_dtype: str, tp: np
 
 def time_step(inputs: StepInputs, rates: StepRates) -> StepTime:
     """``step_time`` of ``inputs`` at ``rates``."""
-    return step_time(**{f: getattr(inputs, f) for f in StepInputs.__dataclass_fields__},
-                     **{f: getattr(rates, f) for f in StepRates.__dataclass_fields__})
+    i, r = inputs, rates
+    return step_time(weight_bytes=i.weight_bytes, expert_weight_bytes=i.expert_weight_bytes, kv_bytes=i.kv_bytes,
+                     matmul_flops=i.matmul_flops, expert_matmul_flops=i.expert_matmul_flops,
+                     attention_flops=i.attention_flops, tokens=i.tokens, sequences=i.sequences, tp=r.tp,
+                     kv_split=r.kv_split, layers=r.layers, hidden_size=r.hidden_size, bandwidth=r.bandwidth,
+                     peak_flops=r.peak_flops, attention_peak_flops=r.attention_peak_flops,
+                     link_bandwidth=r.link_bandwidth, collective_latency_s=r.collective_latency_s,
+                     step_overhead_s=r.step_overhead_s, sequence_overhead_s=r.sequence_overhead_s,
+                     expert_bandwidth_fraction=r.expert_bandwidth_fraction,
+                     expert_compute_fraction=r.expert_compute_fraction, overlap=r.overlap)
 
 
 def _tp(tp: np.ndarray | float) -> np.ndarray:

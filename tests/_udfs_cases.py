@@ -37,6 +37,8 @@ GOOD: dict[str, tuple[Any, ...]] = {
     "PREFILL_FLOOR_MS": (M70, "h100", 1024.0),
     "DECODE_MS": (M70, "h100", "fp8", 8.0, 1024.0, 2.0),
     "PREFILL_MS": (M70, "h100", 1024.0, "fp8", 2.0),
+    "TPOT_MS": (M70, "h100", 32.0, 1024.0, 256.0, "fp8", 2.0, "fp8"),
+    "TTFT_MS": (M70, "h100", 32.0, 1024.0, 256.0, "fp8", 2.0, "fp8", "vllm"),
     "MAX_BATCH": (M70, "h100", 2048.0, "fp8"),
     "SMALLEST_TP": (M70, "h100", 4096.0),
     "MEMORY_PER_GPU_GB": (M70, "h100", "fp8", 16.0, 4096.0, 4.0),
@@ -56,7 +58,7 @@ GOOD: dict[str, tuple[Any, ...]] = {
 }
 """A good call of each function (a test fails if a function in ``udfs.__all__`` is missing here)."""
 
-TEXT_ARGS = {"model", "gpu", "dtype", "kv_dtype", "field", "key"}
+TEXT_ARGS = {"model", "gpu", "dtype", "kv_dtype", "field", "key", "engine"}
 
 VALID: dict[str, list[Any]] = {
     # numeric arguments: values every function taking them accepts
@@ -71,6 +73,8 @@ VALID: dict[str, list[Any]] = {
     "ttft_slo_ms": [500.0, 2000.0],
     "tpot_slo_ms": [30.0, 100.0],
     "budget_usd_month": [10_000.0, 1_000_000.0],
+    "pp": [1.0, 2.0],
+    "concurrency": [1.0, 16.0, 128.0],
     "gpus": [1.0, 8.0],
     "usd_per_gpu_hour": [1.5, 3.0],
     "tokens_per_sec": [100.0, 1000.0],

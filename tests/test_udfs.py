@@ -75,7 +75,15 @@ PINNED = {
                            ("tp", 1)],
     "BINDING_WALL": [("model",), ("gpu",), ("qps",), ("input_tokens",), ("output_tokens",), ("ttft_slo_ms",),
                      ("tpot_slo_ms",), ("budget_usd_month", None), ("dtype", "bf16"), ("tp", None)],
+    "TPOT_MS": [("model",), ("gpu",), ("concurrency",), ("input_tokens",), ("output_tokens",), ("dtype", "bf16"),
+                ("tp", 1), ("kv_dtype", "bf16"), ("engine", None)],
+    "TTFT_MS": [("model",), ("gpu",), ("concurrency",), ("input_tokens",), ("output_tokens",), ("dtype", "bf16"),
+                ("tp", 1), ("kv_dtype", "bf16"), ("engine", None)],
 }
+KV_DEPENDENT = {"DECODE_FLOOR_MS", "PREFILL_FLOOR_MS", "DECODE_MS", "PREFILL_MS", "DECODE_INTENSITY", "CROSSOVER_BATCH",
+                "MAX_BATCH", "MAX_TOKENS_PER_SEC", "BINDING_WALL"}
+"""DESIGN.md: functions whose answer depends on the KV cache also take [kv_dtype], right after the pinned arguments,
+with the one default every face uses (bf16, as a spec's kv_dtype)."""
 
 
 @pytest.mark.parametrize("name", sorted(PINNED))
@@ -83,7 +91,21 @@ def test_pinned_signatures_are_kept(name):
     got = []
     for p in params(name):
         got.append((p.name,) if p.default is inspect.Parameter.empty else (p.name, p.default))
-    assert got == PINNED[name]
+    assert got[:len(PINNED[name])] == PINNED[name]
+    if name in KV_DEPENDENT:
+        assert got[len(PINNED[name])] == ("kv_dtype", "bf16"), got
+
+
+def test_kv_dtype_changes_the_answer_where_it_should():
+    """An fp8 KV cache halves the cache: more sequences fit, long-context steps get faster (the largest error an
+    independent check found was functions that could not take it)."""
+    assert udfs.MAX_BATCH(M70, "h100", 8192.0, "fp8", 4.0, "fp8") > 1.9 * udfs.MAX_BATCH(M70, "h100", 8192.0, "fp8",
+                                                                                          4.0)
+    slow = udfs.DECODE_MS("llama-3.1-8b", "h100", "fp8", 64.0, 8192.0, 1.0)
+    fast = udfs.DECODE_MS("llama-3.1-8b", "h100", "fp8", 64.0, 8192.0, 1.0, "fp8")
+    assert fast < slow
+    assert udfs.MAX_TOKENS_PER_SEC("llama-3.1-8b", "h100", 1024.0, 1024.0, "fp8", 1.0, "fp8") > \
+        udfs.MAX_TOKENS_PER_SEC("llama-3.1-8b", "h100", 1024.0, 1024.0, "fp8", 1.0)
 
 
 @pytest.mark.parametrize("name", udfs.__all__)
@@ -182,11 +204,13 @@ def test_decode_and_prefill_flops_and_bytes():
     assert rel(udfs.DECODE_FLOPS(M70, 8, 1024), 8 * (2 * matmul + attention))
     assert rel(udfs.DECODE_FLOPS(M70, 8, 1024), float(roofline.decode_flops(L70, 8, 1024)))
     pairs = 1024 * 1025 / 2
-    assert rel(udfs.PREFILL_FLOPS(M70, 1024), 2 * matmul * 1024 + 2 * 64 * 256 * 80 * pairs)
-    # batch 1, no context: the weights; with context: plus the KV cache
-    assert rel(udfs.DECODE_BYTES_GB(M70), udfs.WEIGHT_GB(M70))
+    head = 128256 * 8192  # the LM head runs for the last prompt token only (the first output token's logits)
+    assert rel(udfs.PREFILL_FLOPS(M70, 1024), 2 * (matmul - head) * 1024 + 2 * head + 2 * 64 * 256 * 80 * pairs)
+    # batch 1, no context: the weights less the embedding table (one row gathered); with context: plus the KV cache
+    table = 128256 * 8192
+    assert rel(udfs.DECODE_BYTES_GB(M70), udfs.WEIGHT_GB(M70) - (table - 8192) * 2 / 1e9)
     assert rel(udfs.DECODE_BYTES_GB(M70, "fp8", 8, 1024),
-               udfs.WEIGHT_GB(M70, "fp8") + udfs.KV_GB(M70, 1024, 8))
+               udfs.WEIGHT_GB(M70, "fp8") - (table - 8 * 8192) / 1e9 + udfs.KV_GB(M70, 1024, 8))
 
 
 def test_experts_touched():
@@ -200,7 +224,8 @@ def test_experts_touched():
 def test_intensities_and_crossover():
     assert rel(udfs.RIDGE_INTENSITY("h100"), 989.4e12 / 3.35e12, 1e-9)
     assert udfs.RIDGE_INTENSITY("h100") == pytest.approx(295, abs=1)
-    assert rel(udfs.DECODE_INTENSITY(M70), 2 * L70.matmul_params / (L70.total_params * 2))
+    read = L70.total_params - 128256 * 8192 + 8192  # every weight but the embedding table, one row gathered
+    assert rel(udfs.DECODE_INTENSITY(M70), 2 * L70.matmul_params / (read * 2))
     b = udfs.CROSSOVER_BATCH(M70, "h100")
     peak, bw = H100.peak_flops("bf16"), H100.bandwidth_bytes_per_s
 
@@ -212,8 +237,9 @@ def test_intensities_and_crossover():
 
 
 def test_decode_floor_is_bytes_over_bandwidth():
-    assert udfs.DECODE_FLOOR_MS(M70, "h100-sxm", "fp16") == pytest.approx(42.1, abs=0.05)
-    assert rel(udfs.DECODE_FLOOR_MS(M70, "h100", "fp16"), L70.total_params * 2 / 3.35e12 * 1e3)
+    assert udfs.DECODE_FLOOR_MS(M70, "h100-sxm", "fp16") == pytest.approx(41.5, abs=0.05)  # the brief's ~42 ms
+    read = L70.total_params - 128256 * 8192 + 8192
+    assert rel(udfs.DECODE_FLOOR_MS(M70, "h100", "fp16"), read * 2 / 3.35e12 * 1e3)
     assert rel(udfs.DECODE_FLOOR_MS(M70, "h100", "fp8", 8, 1024, 2),
                float(roofline.decode_floor_ms(L70, H100, "fp8", 8, 1024, 2)))
     assert rel(udfs.DECODE_FLOOR_MS(M70, "h100", "fp16", 4.0), udfs.DECODE_FLOOR_MS(M70, "h100", "fp16", 4))
@@ -229,8 +255,37 @@ def test_prefill_floor_is_flops_over_peak_when_compute_bound():
 def test_expected_times_come_from_the_core_and_never_beat_the_floor():
     assert rel(udfs.DECODE_MS(M70, "h100", "fp8", 8, 1024, 2), float(roofline.decode_ms(L70, H100, "fp8", 8, 1024, 2)))
     assert rel(udfs.PREFILL_MS(M70, "h100", 1024, "fp8", 2), float(roofline.prefill_ms(L70, H100, 1024, "fp8", 2)))
-    assert udfs.DECODE_MS(M70, "h100") > udfs.DECODE_FLOOR_MS(M70, "h100")
-    assert udfs.PREFILL_MS(M70, "h100", 1024) > udfs.PREFILL_FLOOR_MS(M70, "h100", 1024)
+    assert udfs.DECODE_MS(M70, "h100", "fp8") > udfs.DECODE_FLOOR_MS(M70, "h100", "fp8")
+    assert udfs.PREFILL_MS(M70, "h100", 1024, "fp8") > udfs.PREFILL_FLOOR_MS(M70, "h100", 1024, "fp8")
+
+
+def test_expected_times_refuse_weights_that_do_not_fit():
+    """141 GB of bf16 weights on one 80 GB H100: no expected time exists; the error names the smallest tp that
+    holds them. The floor stays pure arithmetic (41.5 ms)."""
+    with pytest.raises(PlannerError, match=r"tp >= 2"):
+        udfs.DECODE_MS(M70, "h100")
+    with pytest.raises(PlannerError, match=r"tp >= 2"):
+        udfs.PREFILL_MS(M70, "h100", 1024)
+    with pytest.raises(PlannerError, match=r"tp >= 2"):
+        udfs.TPOT_MS(M70, "h100", 8, 1024, 256)
+    assert udfs.DECODE_FLOOR_MS(M70, "h100", "fp16") == pytest.approx(41.5, abs=0.05)
+
+
+def test_loaded_latencies_are_the_plans():
+    """TPOT_MS / TTFT_MS at the plan's own batch are the plan's expected TPOT and TTFT (one model)."""
+    from planner import api
+
+    plan = api.plan(M70, "h100", 20, 1024, 256, 1000, 50, None, "fp8", 4, "fp8", 1)
+    batch = plan.values["batch"]
+    assert udfs.TPOT_MS(M70, "h100", batch, 1024, 256, "fp8", 4, "fp8") == pytest.approx(plan.values["tpot_ms"],
+                                                                                           rel=1e-12)
+    assert udfs.TTFT_MS(M70, "h100", batch, 1024, 256, "fp8", 4, "fp8") == pytest.approx(plan.values["ttft_ms"],
+                                                                                           rel=1e-12)
+    # past the batch that fits, requests wait for a slot: TTFT grows by whole turnovers
+    cap = udfs.MAX_BATCH(M70, "h100", 1280, "fp8", 4, "fp8")
+    over = udfs.TTFT_MS(M70, "h100", 2 * cap, 1024, 256, "fp8", 4, "fp8")
+    assert over > udfs.TTFT_MS(M70, "h100", cap, 1024, 256, "fp8", 4, "fp8") + 256 * udfs.TPOT_MS(
+        M70, "h100", cap, 1024, 256, "fp8", 4, "fp8") * 0.99
 
 
 # ---------------------------------------------------------------------------------------------------- topology

@@ -29,8 +29,9 @@ def test_reference_lists_every_function_with_its_signature_and_arguments():
         f = getattr(udfs, name)
         assert f"### {name}\n" in text
         assert f"`{docs.signature(f)}`" in text
-    assert '`DECODE_FLOOR_MS(model, gpu, [dtype="bf16"], [batch=1], [context_tokens=0], [tp=1])`' in text
+    assert ('`DECODE_FLOOR_MS(model, gpu, [dtype="bf16"], [batch=1], [context_tokens=0], [tp=1], [kv_dtype="bf16"])`'
+            in text)
     assert ("`BINDING_WALL(model, gpu, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms, "
-            '[budget_usd_month], [dtype="bf16"], [tp])`') in text
+            '[budget_usd_month], [dtype="bf16"], [tp], [kv_dtype="bf16"], [pp], [engine])`') in text
     assert "| `batch` | Sequences decoded together" in text
     assert "memory_bandwidth_tbs" in text and "usd_month" in text  # the field and key lists

@@ -68,14 +68,19 @@ def test_xlwings_conf_names_the_udf_module():
 def test_readme_covers_windows_macos_and_lite():
     text = (TEMPLATES / "README.md").read_text(encoding="utf-8")
     for needle in ("pip install", "xlwings addin install", "Import Functions", "Trust access to the VBA project",
-                   "macOS", "xlwings Lite", "requirements.txt", "main.py", "WHICHWALL_CATALOGUE"):
+                   "macOS", "xlwings Lite", "requirements.txt", "main.py", "WHICHWALL_CATALOGUE",
+                   "Ctrl+Shift+Enter", "Ctrl+Alt+F9", "Access-Control-Allow-Origin", "PyPI"):
         assert needle in text, needle
+    assert "GitHub release asset, or" not in text  # release assets are served without CORS headers
 
 
 def test_functions_carry_xlwings_registration_on_every_os():
     for name in udfs.__all__:
         meta = _xw.meta(getattr(udfs, name))
         assert list(meta["args"]) == list(inspect.signature(getattr(udfs, name)).parameters)
+        for arg, options in meta["args"].items():
+            assert options.get("doc"), f"{name}({arg}) has no @xw.arg(doc=...)"
+            assert options["err_to_str"] is True, (name, arg)  # an error cell arrives as "#N/A", never as None
 
 
 # ------------------------------------------------------------------------------------------------ xlwings Lite
@@ -104,12 +109,15 @@ def test_lite_main_registers_every_function_with_func_and_arg(monkeypatch):
         assert calls[name].get("func"), name
         for p, options in _xw.meta(getattr(udfs, name))["args"].items():
             assert calls[name]["args"][p] == options, (name, p)
-    assert namespace["DECODE_FLOOR_MS"]("llama-3.1-70b", "h100", "fp16") == pytest.approx(42.12, abs=0.01)
+    assert namespace["DECODE_FLOOR_MS"]("llama-3.1-70b", "h100", "fp16") == udfs.DECODE_FLOOR_MS(
+        "llama-3.1-70b", "h100", "fp16")
+    assert "_f" not in namespace and "_name" not in namespace  # no loop variable left: Lite registers members
 
 
 def test_lite_main_user_catalogue(tmp_path, monkeypatch):
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
-    monkeypatch.delenv("WHICHWALL_CATALOGUE", raising=False)
+    monkeypatch.setenv("WHICHWALL_CATALOGUE", "")  # recorded first, so what main.py sets below is undone afterwards
+    monkeypatch.delenv("WHICHWALL_CATALOGUE")
     namespace = runpy.run_path(str(TEMPLATES / "lite" / "main.py"))
     assert "WHICHWALL_CATALOGUE" not in os.environ  # the template ships it empty
     namespace["_use_user_catalogue"]("accelerators: []\nmodels: []\n")
@@ -117,12 +125,44 @@ def test_lite_main_user_catalogue(tmp_path, monkeypatch):
     assert udfs.CATALOGUE_FILES()[-1] == [os.environ["WHICHWALL_CATALOGUE"]]
 
 
+PYODIDE_PYDANTIC = {"0.29": ("2.12.5", "2.41.5"), "0.28": ("2.10.6", "2.27.2")}
+"""pydantic and the pydantic-core it pins, as each Pyodide release ships them (Pyodide's package list; the pyodide
+channel on anaconda.org holds the same wheels)."""
+
+
+def lite_requirements() -> dict[str, Requirement]:
+    lines = [ln.strip() for ln in (TEMPLATES / "lite" / "requirements.txt").read_text().splitlines()]
+    reqs = [Requirement(ln) for ln in lines if ln and not ln.startswith("#") and "://" not in ln]
+    return {r.name.lower().replace("_", "-"): r for r in reqs}
+
+
 def test_lite_requirements_list_the_runtime_dependencies():
     lines = [ln.strip() for ln in (TEMPLATES / "lite" / "requirements.txt").read_text().splitlines()]
-    listed = {ln.lower() for ln in lines if ln and not ln.startswith("#") and "://" not in ln}
+    listed = lite_requirements()
     for dep in runtime_requirements():
-        assert Requirement(dep).name.lower() in listed, dep
+        name = Requirement(dep).name.lower()
+        if name in PROVIDED_BY_LITE:  # xlwings Lite's own pinned `xlwings==` line stays; ours must not replace it
+            assert name not in listed, f"{name}: pasting this file would replace xlwings Lite's own pinned line"
+            continue
+        assert name in listed, dep
     assert any(ln.endswith("-py3-none-any.whl") for ln in lines), "whichwall's own pure-Python wheel"
+
+
+def test_lite_requirements_pin_pydantic_to_a_pair_pyodide_ships():
+    listed = lite_requirements()
+    pins = []
+    for name in ("pydantic", "pydantic-core"):
+        spec = list(listed[name].specifier)
+        assert len(spec) == 1 and spec[0].operator == "==", f"{name} must be pinned with == (got {listed[name]})"
+        pins.append(spec[0].version)
+    assert tuple(pins) in PYODIDE_PYDANTIC.values(), f"pydantic/pydantic-core {pins} is not a pair Pyodide ships"
+    version = next(v for v, pair in PYODIDE_PYDANTIC.items() if pair == tuple(pins))
+    readme = " ".join((TEMPLATES / "README.md").read_text(encoding="utf-8").split())
+    assert f"Pyodide {version} ships" in readme and f"pydantic {pins[0]}, pydantic-core {pins[1]}" in readme
+    for dep in runtime_requirements():  # the pin satisfies whichwall's own requirement
+        req = Requirement(dep)
+        if req.name.lower() == "pydantic":
+            assert req.specifier.contains(pins[0]), (dep, pins[0])
 
 
 # ----------------------------------------------------------------------------------------------- pure Python

@@ -40,6 +40,8 @@ from udfs.functions import (
     RIDGE_INTENSITY,
     SMALLEST_TP,
     TOTAL_PARAMS_B,
+    TPOT_MS,
+    TTFT_MS,
     WALLS,
     WEIGHT_GB,
 )
@@ -85,6 +87,8 @@ __all__ = [
     "RIDGE_INTENSITY",
     "SMALLEST_TP",
     "TOTAL_PARAMS_B",
+    "TPOT_MS",
+    "TTFT_MS",
     "WALLS",
     "WEIGHT_GB",
 ]

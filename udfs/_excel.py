@@ -1,12 +1,19 @@
 """The Excel boundary: what a worksheet passes in, what a cell shows, and what an error becomes.
 
 In: xlwings hands a UDF floats (numbers arrive as floats, 4.0 for a tp of 4), text, booleans, ``None`` for an empty
-cell, and nested lists for a range (``ndim=2``: a single cell [[x]], a column [[a], [b]], a row [[a, b]]).
+cell, and nested lists for a range (``ndim=2``: a single cell [[x]], a column [[a], [b]], a row [[a, b]]); a
+Currency- or Accounting-formatted cell read through COM arrives as a ``decimal.Decimal`` (a number like any other).
 ``number`` turns a cell into a float (``None`` = empty = the default) and a range into a 2-D float array of its
 shape; ``numbers`` does that for several arguments and checks that their ranges combine (same shape, or a column
 and a row, which make a table). Text where a number belongs (even "1.500": 1500 in some locales, 1.5 in others),
 booleans, empty cells inside a range, ragged rows and ranges that do not line up are ``PlannerError``\\ s naming
 the argument.
+
+Error cells: xlwings reads a cell holding #N/A, #DIV/0!, ... as ``None`` (an empty cell, i.e. the default) unless
+the argument asks for ``err_to_str``; ``udfs._xw`` asks for it on every argument, so an error arrives as its text
+("#N/A"; COM's raw scode or Office.js' error object where a runtime hands those over). ``boundary`` refuses an
+error in any argument, or in any cell of a range, with a ``PlannerError`` that names the argument and the error:
+an error cell never becomes a default.
 
 Out: all-scalar arguments give one value; a range gives a 2-D list of the broadcast shape (a row stays a row, a
 column a column). ``inf`` shows as "never" (e.g. a crossover batch that never comes), a missing value as "n/a";
@@ -24,7 +31,9 @@ cost a dictionary look-up. Results are identical to a fresh call.
 
 from __future__ import annotations
 
+import decimal
 import functools
+import inspect
 import math
 import numbers as _numbers
 import os
@@ -94,6 +103,92 @@ def excel_error(exc: PlannerError) -> PlannerError:
     return err
 
 
+# ---------------------------------------------------------------------------------------------- error cells
+
+EXCEL_ERRORS: dict[int, str] = {
+    2000: "#NULL!", 2007: "#DIV/0!", 2015: "#VALUE!", 2023: "#REF!", 2029: "#NAME?", 2036: "#NUM!", 2042: "#N/A",
+    2043: "#GETTING_DATA", 2045: "#SPILL!", 2046: "#CONNECT!", 2047: "#BLOCKED!", 2048: "#UNKNOWN!",
+    2049: "#FIELD!", 2050: "#CALC!",
+}
+"""Excel's error values by their CVErr number (VBA's XlCVError: xlErrNA = 2042, ...)."""
+
+ERROR_SCODES: dict[int, str] = {-2146828288 + n: text for n, text in EXCEL_ERRORS.items()}
+"""An error cell as COM hands it over without ``err_to_str``: VT_ERROR's scode 0x800A0000 + CVErr number, as the
+signed 32-bit int pywin32 gives (-2146826246 for #N/A)."""
+
+ERROR_TEXTS: frozenset[str] = frozenset(EXCEL_ERRORS.values()) | {"#BUSY!", "#EXTERNAL!", "#PYTHON!"}
+"""An error cell as its text: what xlwings hands over with ``err_to_str`` (classic add-in and xlwings Lite)."""
+
+
+def cell_error(value: Any) -> str | None:
+    """The Excel error ``value`` stands for ("#N/A", "#DIV/0!", ...), or None when it is not an error: the error's
+    text (``err_to_str``), COM's scode, or an Office.js error object ({"type": "Error", "basicValue": "#N/A"})."""
+    t = type(value)
+    if t is str:
+        return value if value in ERROR_TEXTS else None
+    if t is int:
+        return ERROR_SCODES.get(value)
+    if t is dict and value.get("type") == "Error":
+        return str(value.get("basicValue") or value.get("errorType") or "#VALUE!")
+    return None
+
+
+def error_cell(name: str, error: str, where: str = "") -> PlannerError:
+    """The error for an argument (``where``: which cell of its range) whose cell holds an Excel error."""
+    return PlannerError(f"{name}{where}: the cell holds the error {error}; fix that cell or the formula it comes "
+                        f"from (an error is never read as an empty cell or a default)")
+
+
+_NUMBERS = {float, type(None)}
+_PLAIN = {float, str, type(None)}
+_ROWS = {list, tuple}
+
+
+def _range_error(name: str, value: Any) -> None:
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind != "O":  # a numeric array holds no error values
+            return
+        value = value.tolist()
+    rows = list(value)
+    row_types = set(map(type, rows))
+    if row_types <= _ROWS:  # the common case, rows of cells: look at every cell at C speed first
+        cells = list(chain.from_iterable(rows))
+        if set(map(type, cells)) <= _PLAIN and ERROR_TEXTS.isdisjoint(cells):
+            return
+    elif row_types <= _PLAIN and ERROR_TEXTS.isdisjoint(rows):  # a flat list of numbers or text
+        return
+    for r, row in enumerate(rows):  # an error (or an unusual cell) somewhere: find where, for the message
+        row_cells = list(row) if isinstance(row, (list, tuple, np.ndarray)) else [row]
+        if set(map(type, row_cells)) <= _NUMBERS:
+            continue
+        for c, x in enumerate(row_cells):
+            err = cell_error(x)
+            if err is not None:  # a single cell (xlwings hands ndim=2 arguments over as [[x]]) needs no position
+                one = len(rows) == 1 and len(row_cells) == 1
+                raise error_cell(name, err, "" if one else f" (row {r + 1}, column {c + 1} of the range)")
+
+
+def check_cells(names: Sequence[str], args: Sequence[Any]) -> None:
+    """Refuse an Excel error in any argument (``names``: the parameters, in order) or in any cell of a range."""
+    for i, a in enumerate(args):
+        t = type(a)
+        if t is float or a is None:
+            continue
+        if t is str:
+            if a in ERROR_TEXTS:
+                raise error_cell(_arg_name(names, i), a)
+        elif t is list or t is tuple or t is np.ndarray:
+            _range_error(_arg_name(names, i), a)
+        else:
+            err = cell_error(a)
+            if err is not None:
+                raise error_cell(_arg_name(names, i), err)
+
+
+def _arg_name(names: Sequence[str], i: int) -> str:
+    return names[min(i, len(names) - 1)] if names else f"argument {i + 1}"
+
+
 # -------------------------------------------------------------------------------------------- the boundary
 
 MEMO_LIMIT = 20_000
@@ -114,12 +209,15 @@ def _fresh(value: Any) -> Any:
 
 
 def boundary(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` with the Excel boundary around it: scalar calls remembered, ``PlannerError`` → ``ExcelError``."""
+    """``fn`` with the Excel boundary around it: an error cell in any argument refused (naming the argument),
+    scalar calls remembered, ``PlannerError`` → ``ExcelError``."""
+    names = tuple(inspect.signature(fn).parameters)
 
     @functools.wraps(fn)
     def call(*args: Any) -> Any:
         key: tuple[Any, ...] | None = None
         try:
+            check_cells(names, args)  # before the memo too: an error's scode equals a number (-2146826246.0)
             if bool not in map(type, args) and np.bool_ not in map(type, args):  # True == 1 must not hit
                 catalogue = get_catalogue()
                 if catalogue is not _memo_catalogue[0]:
@@ -157,14 +255,21 @@ _NUMERIC = re.compile(r"^\s*[-+]?[\d.,']+(e[-+]?\d+)?\s*$", re.IGNORECASE)
 def _cell_number(name: str, value: Any, where: str = "") -> float:
     """One non-empty cell as a float (range cells: ``where`` says which)."""
     t = type(value)
-    if t is float or (t is int and abs(value) <= MAX_SIZE):
+    if t is float or (t is int and abs(value) <= MAX_SIZE and value not in ERROR_SCODES):
         return float(value)
     if isinstance(value, (bool, np.bool_)):
         raise PlannerError(f"{name}{where} must be a number, got {'TRUE' if value else 'FALSE'}")
     if isinstance(value, str):
+        if value in ERROR_TEXTS:
+            raise error_cell(name, value, where)
         # Never parsed: "1.500" is 1500 in some locales and 1.5 in others; a wrong guess is a silently wrong plan.
         hint = "; the cell holds text: enter a number, or convert it with =VALUE()" if _NUMERIC.match(value) else ""
         raise PlannerError(f"{name}{where} must be a number, got text {short(value)}{hint}")
+    if isinstance(value, decimal.Decimal):  # a Currency/Accounting cell through COM (VT_CY)
+        return _decimal_number(name, value, where)
+    err = cell_error(value)
+    if err is not None:
+        raise error_cell(name, err, where)
     if isinstance(value, _numbers.Real):
         try:
             return float(value)
@@ -172,6 +277,15 @@ def _cell_number(name: str, value: Any, where: str = "") -> float:
             raise PlannerError(f"{name}{where} must be at most {MAX_SIZE:g}, got a number of more than 308 "
                                f"digits") from None
     raise PlannerError(f"{name}{where} must be a number, got {short(value)}")
+
+
+def _decimal_number(name: str, value: decimal.Decimal, where: str) -> float:
+    if not value.is_finite():
+        raise PlannerError(f"{name}{where} must be a finite number, got {value}")
+    x = float(value)
+    if math.isinf(x):  # beyond any float: name the value as the cell holds it, not as "inf"
+        raise PlannerError(f"{name}{where} must be at most {MAX_SIZE:g}, got {value}")
+    return x
 
 
 def _range(name: str, value: Any) -> Any:
@@ -224,13 +338,29 @@ def number(name: str, value: Any) -> Any:
         return value
     if value is None:
         return None
-    if t is int and abs(value) <= MAX_SIZE:
+    if t is int and abs(value) <= MAX_SIZE and value not in ERROR_SCODES:
         return float(value)
     if isinstance(value, (list, tuple, np.ndarray)):
         return _range(name, value)
     if _blank(value):
         return None
     return _cell_number(name, value)
+
+
+_FLOATS = frozenset({float})
+
+
+def one_cell(name: str, value: Any) -> Any:
+    """``number`` of a single cell (a function that returns one table takes no ranges)."""
+    x = number(name, value)
+    if isinstance(x, np.ndarray):
+        raise PlannerError(f"{name} must be a single number (one cell) here: this function shows one plan; got a "
+                           f"range of {x.size} cells")
+    return x
+
+
+REQUIRED = inspect.Parameter.empty
+"""The default of an argument that has none (``udfs._xw.shared_args``)."""
 
 
 def _describe_shape(shape: tuple[int, ...]) -> str:
@@ -240,6 +370,9 @@ def _describe_shape(shape: tuple[int, ...]) -> str:
 def numbers(*pairs: tuple[str, Any]) -> tuple[Any, ...]:
     """``number`` for each (name, value), checking that the ranges among them combine: equal shapes go element by
     element, a column and a row make a table."""
+    values = tuple(value for _, value in pairs)
+    if _FLOATS.issuperset(map(type, values)):  # the common scalar call: every argument a number already
+        return values
     out = tuple(number(name, value) for name, value in pairs)
     shaped = [(name, x.shape) for (name, _), x in zip(pairs, out, strict=True) if isinstance(x, np.ndarray)]
     if len(shaped) > 1:
@@ -257,6 +390,8 @@ def text(name: str, value: Any) -> Any:
     refused."""
     if type(value) is str:
         stripped = value.strip()
+        if stripped in ERROR_TEXTS:
+            raise error_cell(name, stripped)
         return stripped or None
     if value is None:
         return None
@@ -267,6 +402,9 @@ def text(name: str, value: Any) -> Any:
         raise PlannerError(f"{name} must be one cell of text, not a range of {len(cells)} cells")
     if isinstance(value, (bool, np.bool_)):
         raise PlannerError(f"{name} must be text, got {'TRUE' if value else 'FALSE'}")
+    err = cell_error(value)
+    if err is not None:
+        raise error_cell(name, err)
     raise PlannerError(f"{name} must be text (a catalogue id, dtype or field name), got {short(value)}")
 
 
@@ -302,6 +440,9 @@ def texts(name: str, value: Any, required: bool = True) -> Any:
         return texts(name, cells[0], required)
     out = np.empty(len(cells), dtype=object)
     for i, c in enumerate(cells):
+        err = cell_error(c.strip() if isinstance(c, str) else c)
+        if err is not None:
+            raise error_cell(name, err, f" (row {i // shape[1] + 1}, column {i % shape[1] + 1} of the range)")
         if not isinstance(c, str) or not c.strip():
             where = f"row {i // shape[1] + 1}, column {i % shape[1] + 1}"
             raise PlannerError(f"{name}: every cell of the range must hold text; {where} holds {short(c)}")
@@ -336,6 +477,8 @@ def cell(value: Any) -> Any:
 def result(value: Any, *args: Any) -> Any:
     """A core result for a cell: one value when every numeric argument was a cell, else a 2-D list of the
     broadcast shape (``args``: the coerced numeric and range arguments of the call)."""
+    if type(value) is float and value - value == 0.0 and np.ndarray not in map(type, args):
+        return value  # the common scalar call: a finite float, as ``cell`` would give it
     if not any(isinstance(a, np.ndarray) for a in args):
         if isinstance(value, np.ndarray):
             value = value.reshape(-1)[0] if value.size == 1 else value

@@ -25,8 +25,8 @@ INTRO = """\
 # whichwall Excel functions
 
 Generated from the code by `python -m udfs.docs > docs/functions.md`; do not edit by hand (a test fails when this
-file is stale). Install the functions with `templates/README.md` (classic xlwings add-in on Windows, xlwings Lite on
-Windows, macOS and the web).
+file is stale). whichwall has {count} Excel functions (`udfs.__all__`). Install them with `templates/README.md`
+(classic xlwings add-in on Windows, xlwings Lite on Windows, macOS and the web).
 
 How every function behaves:
 
@@ -37,9 +37,14 @@ How every function behaves:
   (`=DECODE_FLOOR_MS("llama-3.1-70b","h100",,A2:A9,,B1:D1)` is a batch × tp sweep in one formula).
 - **Tables** (`WALLS`, `PLAN_TABLE`, `GPU_INFO` / `MODEL_INFO` without a field, the id lists) spill a 2-D array
   whose first row is a header.
+- **Excel before Microsoft 365 / 2021** has no spilling: select the output range, type the formula and press
+  **Ctrl+Shift+Enter** (an array formula) for a range result or a table; Enter alone shows only the first cell.
 - **Units** are decimal: GB = 1e9 bytes, TB/s = 1e12 bytes/s, TFLOP/s = 1e12 FLOP/s; times in ms; money in USD; a
   month is 730 hours. `never` means an infinite answer (a crossover that never comes), `n/a` a value that does not
   apply (a budget utilization without a budget).
+- **Error cells**: a cell holding an error (`#N/A`, `#DIV/0!`, ...) in any argument, or anywhere in a range
+  argument, is an error that names the argument (`batch: the cell holds the error #N/A; ...`), never the default.
+  **Currency- and Accounting-formatted** cells are numbers like any other.
 - **Errors**: bad input (an unknown id, a negative, zero or non-finite size, text where a number belongs, an empty
   cell inside a range, a ragged range, ranges that do not line up) is an error whose message names the argument and
   what would be right; unknown ids name the closest ones. A number stored as text is refused too (`1.500` is 1500 in
@@ -48,7 +53,8 @@ How every function behaves:
   returns NaN.
 - **Your own catalogue**: set `WHICHWALL_CATALOGUE` (environment variable, or a `"WHICHWALL_CATALOGUE","file.yaml"`
   line in xlwings.conf) to YAML/JSON files of accelerators and models, validated as the CLI validates them;
-  `CATALOGUE_FILES()` shows what is in force.
+  `CATALOGUE_FILES()` shows what is in force. After editing a catalogue file press **Ctrl+Alt+F9**: the functions
+  re-read it, but Excel does not know which cells depend on it.
 """
 
 
@@ -106,7 +112,7 @@ def _cell(text: str) -> str:
 
 def render() -> str:
     """docs/functions.md."""
-    out = [INTRO]
+    out = [INTRO.replace("{count}", str(len(udfs.__all__)))]
     out.append("## Index\n")
     for title, funcs in sections():
         names = ", ".join(f"[`{f.__name__}`](#{f.__name__.lower()})" for f in funcs)

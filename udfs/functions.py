@@ -16,12 +16,13 @@ from typing import Any
 
 from planner import api
 from udfs import _xw as xw
-from udfs._excel import column, number, numbers, required_text, result, table, text, texts
+from udfs._excel import REQUIRED, column, number, numbers, one_cell, required_text, result, table, text, texts
 
 MODEL_DOC = "Model id or alias, e.g. llama-3.1-70b or meta-llama/Llama-3.1-70B (MODEL_IDS() lists them)"
 GPU_DOC = "Accelerator id or alias, e.g. h100-sxm or H100 (GPU_IDS() lists them)"
 DTYPE_DOC = "Weight dtype: fp32, bf16, fp16, fp8, int8, int4 or fp4 (default bf16)"
-KV_DTYPE_DOC = "KV-cache dtype: fp32, bf16, fp16, fp8, int8, int4 or fp4 (default bf16)"
+KV_DTYPE_DOC = "KV-cache dtype: fp32, bf16, fp16, fp8, int8, int4 or fp4 (default bf16; fp8 halves the cache)"
+ENGINE_DOC = "Serving engine whose fitted behaviour to use: trtllm, vllm, sglang (default: any, pooled)"
 BATCH_DOC = "Sequences decoded together, a whole number >= 1 (default 1); a cell or a range"
 CONTEXT_DOC = "Cached tokens per sequence, >= 0 (default 0); a cell or a range"
 TP_DOC = "Tensor-parallel GPUs per replica, a whole number >= 1 (default 1); a cell or a range"
@@ -33,8 +34,9 @@ OUTPUT_DOC = "Generated tokens per request; a cell or a range"
 TTFT_DOC = "Time-to-first-token SLO, ms; a cell or a range"
 TPOT_DOC = "Time-per-output-token SLO, ms; a cell or a range"
 BUDGET_DOC = "Monthly budget, USD (optional; empty: the budget wall is not checked); a cell or a range"
-PLAN_TP_DOC = "Tensor-parallel GPUs per replica (default: the smallest that fits and meets the SLOs); a cell or a range"
-PLAN_KV_DOC = "KV-cache dtype (default bf16; fp8 halves the KV cache)"
+PLAN_TP_DOC = "Tensor-parallel GPUs per stage (default: with pp, the cheapest layout meeting the SLOs)"
+PLAN_PP_DOC = "Pipeline stages per replica (default: with tp, the cheapest layout meeting the SLOs)"
+CONCURRENCY_DOC = "Requests in flight on one replica, a whole number >= 1; a cell or a range"
 PRICE_DOC = "Price, USD per GPU-hour (default: the catalogue price of gpu); a cell or a range"
 
 
@@ -194,10 +196,14 @@ def RIDGE_INTENSITY(gpu: Any, dtype: Any = "bf16") -> Any:
 @xw.arg("batch", doc=BATCH_DOC, ndim=2)
 @xw.arg("dtype", doc=DTYPE_DOC)
 @xw.arg("context_tokens", doc=CONTEXT_DOC, ndim=2)
-def DECODE_INTENSITY(model: Any, batch: Any = 1, dtype: Any = "bf16", context_tokens: Any = 0) -> Any:
-    """FLOPs per byte of one decode step, FLOP/byte (≈1 at batch 1 in 16-bit): compare with RIDGE_INTENSITY."""
+@xw.arg("kv_dtype", doc=KV_DTYPE_DOC)
+def DECODE_INTENSITY(model: Any, batch: Any = 1, dtype: Any = "bf16", context_tokens: Any = 0,
+                     kv_dtype: Any = "bf16") -> Any:
+    """FLOPs per byte one decode step must read, FLOP/byte (≈1 at batch 1 in 16-bit): compare with
+    RIDGE_INTENSITY."""
     b, s = numbers(("batch", batch), ("context_tokens", context_tokens))
-    return result(api.decode_intensity(required_text("model", model), b, text("dtype", dtype), s), b, s)
+    return result(api.decode_intensity(required_text("model", model), b, text("dtype", dtype), s,
+                                       text("kv_dtype", kv_dtype)), b, s)
 
 
 @xw.func
@@ -205,12 +211,14 @@ def DECODE_INTENSITY(model: Any, batch: Any = 1, dtype: Any = "bf16", context_to
 @xw.arg("gpu", doc=GPU_DOC)
 @xw.arg("dtype", doc=DTYPE_DOC)
 @xw.arg("context_tokens", doc=CONTEXT_DOC, ndim=2)
-def CROSSOVER_BATCH(model: Any, gpu: Any, dtype: Any = "bf16", context_tokens: Any = 0) -> Any:
+@xw.arg("kv_dtype", doc=KV_DTYPE_DOC)
+def CROSSOVER_BATCH(model: Any, gpu: Any, dtype: Any = "bf16", context_tokens: Any = 0,
+                    kv_dtype: Any = "bf16") -> Any:
     """Smallest batch at which decode becomes compute-bound, sequences; "never" when the KV cache keeps it
     bandwidth-bound."""
     s = number("context_tokens", context_tokens)
     return result(api.crossover_batch(required_text("model", model), required_text("gpu", gpu),
-                                      text("dtype", dtype), s), s)
+                                      text("dtype", dtype), s, text("kv_dtype", kv_dtype)), s)
 
 
 @xw.func
@@ -220,13 +228,14 @@ def CROSSOVER_BATCH(model: Any, gpu: Any, dtype: Any = "bf16", context_tokens: A
 @xw.arg("batch", doc=BATCH_DOC, ndim=2)
 @xw.arg("context_tokens", doc=CONTEXT_DOC, ndim=2)
 @xw.arg("tp", doc=TP_DOC, ndim=2)
+@xw.arg("kv_dtype", doc=KV_DTYPE_DOC)
 def DECODE_FLOOR_MS(model: Any, gpu: Any, dtype: Any = "bf16", batch: Any = 1, context_tokens: Any = 0,
-                    tp: Any = 1) -> Any:
-    """Roofline floor of one decode step, ms: max(bytes / bandwidth, FLOPs / peak) + all-reduce time, no
-    overheads. The physical bound no engine can beat."""
+                    tp: Any = 1, kv_dtype: Any = "bf16") -> Any:
+    """Strict roofline floor of one decode step, ms: max(bytes that must move / bandwidth, FLOPs / peak, all-reduce
+    bytes / link), perfect overlap, no overheads. The physical bound no engine can beat."""
     b, s, t = numbers(("batch", batch), ("context_tokens", context_tokens), ("tp", tp))
     return result(api.decode_floor_ms(required_text("model", model), required_text("gpu", gpu),
-                                      text("dtype", dtype), b, s, t), b, s, t)
+                                      text("dtype", dtype), b, s, t, text("kv_dtype", kv_dtype)), b, s, t)
 
 
 @xw.func
@@ -235,11 +244,14 @@ def DECODE_FLOOR_MS(model: Any, gpu: Any, dtype: Any = "bf16", batch: Any = 1, c
 @xw.arg("prompt_tokens", doc=PROMPT_DOC, ndim=2)
 @xw.arg("dtype", doc=DTYPE_DOC)
 @xw.arg("tp", doc=TP_DOC, ndim=2)
-def PREFILL_FLOOR_MS(model: Any, gpu: Any, prompt_tokens: Any, dtype: Any = "bf16", tp: Any = 1) -> Any:
-    """Roofline floor of one prefill of prompt_tokens tokens, ms (usually compute-bound)."""
+@xw.arg("kv_dtype", doc=KV_DTYPE_DOC)
+def PREFILL_FLOOR_MS(model: Any, gpu: Any, prompt_tokens: Any, dtype: Any = "bf16", tp: Any = 1,
+                     kv_dtype: Any = "bf16") -> Any:
+    """Strict roofline floor of one prefill of prompt_tokens tokens, ms (the LM head for the last token only;
+    usually compute-bound)."""
     p, t = numbers(("prompt_tokens", prompt_tokens), ("tp", tp))
     return result(api.prefill_floor_ms(required_text("model", model), required_text("gpu", gpu), p,
-                                       text("dtype", dtype), t), p, t)
+                                       text("dtype", dtype), t, text("kv_dtype", kv_dtype)), p, t)
 
 
 @xw.func
@@ -249,13 +261,15 @@ def PREFILL_FLOOR_MS(model: Any, gpu: Any, prompt_tokens: Any, dtype: Any = "bf1
 @xw.arg("batch", doc=BATCH_DOC, ndim=2)
 @xw.arg("context_tokens", doc=CONTEXT_DOC, ndim=2)
 @xw.arg("tp", doc=TP_DOC, ndim=2)
+@xw.arg("kv_dtype", doc=KV_DTYPE_DOC)
+@xw.arg("engine", doc=ENGINE_DOC)
 def DECODE_MS(model: Any, gpu: Any, dtype: Any = "bf16", batch: Any = 1, context_tokens: Any = 0,
-              tp: Any = 1) -> Any:
-    """Expected decode step (time per output token), ms: the floor with measured bandwidth/FLOP efficiencies,
-    collective latency and step overhead."""
+              tp: Any = 1, kv_dtype: Any = "bf16", engine: Any = None) -> Any:
+    """Expected bare decode step, ms, with measured efficiencies, collective latency and step overhead (TPOT_MS adds
+    other requests' prefills); an error where the weights do not fit the tp GPUs."""
     b, s, t = numbers(("batch", batch), ("context_tokens", context_tokens), ("tp", tp))
     return result(api.decode_ms(required_text("model", model), required_text("gpu", gpu), text("dtype", dtype),
-                                b, s, t), b, s, t)
+                                b, s, t, text("kv_dtype", kv_dtype), text("engine", engine)), b, s, t)
 
 
 @xw.func
@@ -264,11 +278,55 @@ def DECODE_MS(model: Any, gpu: Any, dtype: Any = "bf16", batch: Any = 1, context
 @xw.arg("prompt_tokens", doc=PROMPT_DOC, ndim=2)
 @xw.arg("dtype", doc=DTYPE_DOC)
 @xw.arg("tp", doc=TP_DOC, ndim=2)
-def PREFILL_MS(model: Any, gpu: Any, prompt_tokens: Any, dtype: Any = "bf16", tp: Any = 1) -> Any:
-    """Expected unloaded prefill (time to first token), ms, with measured efficiencies."""
+@xw.arg("kv_dtype", doc=KV_DTYPE_DOC)
+@xw.arg("engine", doc=ENGINE_DOC)
+def PREFILL_MS(model: Any, gpu: Any, prompt_tokens: Any, dtype: Any = "bf16", tp: Any = 1, kv_dtype: Any = "bf16",
+               engine: Any = None) -> Any:
+    """Expected prefill of one prompt, ms, with measured efficiencies (TTFT_MS adds the request overhead and the
+    wait at a load); an error where the weights do not fit the tp GPUs."""
     p, t = numbers(("prompt_tokens", prompt_tokens), ("tp", tp))
     return result(api.prefill_ms(required_text("model", model), required_text("gpu", gpu), p, text("dtype", dtype),
-                                 t), p, t)
+                                 t, text("kv_dtype", kv_dtype), text("engine", engine)), p, t)
+
+
+@xw.func
+@xw.arg("model", doc=MODEL_DOC)
+@xw.arg("gpu", doc=GPU_DOC)
+@xw.arg("concurrency", doc=CONCURRENCY_DOC, ndim=2)
+@xw.arg("input_tokens", doc=INPUT_DOC, ndim=2)
+@xw.arg("output_tokens", doc=OUTPUT_DOC, ndim=2)
+@xw.arg("dtype", doc=DTYPE_DOC)
+@xw.arg("tp", doc=TP_DOC, ndim=2)
+@xw.arg("kv_dtype", doc=KV_DTYPE_DOC)
+@xw.arg("engine", doc=ENGINE_DOC)
+def TPOT_MS(model: Any, gpu: Any, concurrency: Any, input_tokens: Any, output_tokens: Any, dtype: Any = "bf16",
+            tp: Any = 1, kv_dtype: Any = "bf16", engine: Any = None) -> Any:
+    """Expected time per output token a user sees with concurrency requests in flight on one replica, ms: the decode
+    step plus its share of other requests' prefills (the plan's model)."""
+    n, i, o, t = numbers(("concurrency", concurrency), ("input_tokens", input_tokens),
+                         ("output_tokens", output_tokens), ("tp", tp))
+    return result(api.tpot_ms(required_text("model", model), required_text("gpu", gpu), n, i, o,
+                              text("dtype", dtype), t, text("kv_dtype", kv_dtype), text("engine", engine)), n, i, o, t)
+
+
+@xw.func
+@xw.arg("model", doc=MODEL_DOC)
+@xw.arg("gpu", doc=GPU_DOC)
+@xw.arg("concurrency", doc=CONCURRENCY_DOC, ndim=2)
+@xw.arg("input_tokens", doc=INPUT_DOC, ndim=2)
+@xw.arg("output_tokens", doc=OUTPUT_DOC, ndim=2)
+@xw.arg("dtype", doc=DTYPE_DOC)
+@xw.arg("tp", doc=TP_DOC, ndim=2)
+@xw.arg("kv_dtype", doc=KV_DTYPE_DOC)
+@xw.arg("engine", doc=ENGINE_DOC)
+def TTFT_MS(model: Any, gpu: Any, concurrency: Any, input_tokens: Any, output_tokens: Any, dtype: Any = "bf16",
+            tp: Any = 1, kv_dtype: Any = "bf16", engine: Any = None) -> Any:
+    """Expected time to first token with concurrency requests in flight on one replica, ms: request overhead, the
+    prefill, the wait behind other prompts and, past the batch that fits, for a free slot (the plan's model)."""
+    n, i, o, t = numbers(("concurrency", concurrency), ("input_tokens", input_tokens),
+                         ("output_tokens", output_tokens), ("tp", tp))
+    return result(api.ttft_ms(required_text("model", model), required_text("gpu", gpu), n, i, o,
+                              text("dtype", dtype), t, text("kv_dtype", kv_dtype), text("engine", engine)), n, i, o, t)
 
 
 # -------------------------------------------------------------------------------------------------------- topology
@@ -280,12 +338,14 @@ def PREFILL_MS(model: Any, gpu: Any, prompt_tokens: Any, dtype: Any = "bf16", tp
 @xw.arg("context_tokens", doc="Tokens per sequence (input + output), > 0; a cell or a range", ndim=2)
 @xw.arg("dtype", doc=DTYPE_DOC)
 @xw.arg("tp", doc=TP_DOC, ndim=2)
-def MAX_BATCH(model: Any, gpu: Any, context_tokens: Any, dtype: Any = "bf16", tp: Any = 1) -> Any:
+@xw.arg("kv_dtype", doc=KV_DTYPE_DOC)
+def MAX_BATCH(model: Any, gpu: Any, context_tokens: Any, dtype: Any = "bf16", tp: Any = 1,
+              kv_dtype: Any = "bf16") -> Any:
     """Largest batch whose weights + KV cache fit each GPU after the memory reserve, sequences (0 if the weights
     don't fit)."""
     s, t = numbers(("context_tokens", context_tokens), ("tp", tp))
     return result(api.max_batch(required_text("model", model), required_text("gpu", gpu), s, text("dtype", dtype),
-                                t), s, t)
+                                t, text("kv_dtype", kv_dtype)), s, t)
 
 
 @xw.func
@@ -340,163 +400,134 @@ def ALLREDUCE_MS(model: Any, gpu: Any, tp: Any, batch: Any = 1) -> Any:
 @xw.arg("output_tokens", doc=OUTPUT_DOC, ndim=2)
 @xw.arg("dtype", doc=DTYPE_DOC)
 @xw.arg("tp", doc=TP_DOC, ndim=2)
+@xw.arg("kv_dtype", doc=KV_DTYPE_DOC)
+@xw.arg("engine", doc=ENGINE_DOC)
 def MAX_TOKENS_PER_SEC(model: Any, gpu: Any, input_tokens: Any, output_tokens: Any, dtype: Any = "bf16",
-                       tp: Any = 1) -> Any:
+                       tp: Any = 1, kv_dtype: Any = "bf16", engine: Any = None) -> Any:
     """Best output tokens/s of one replica at any batch that fits, prefill time included, tokens/s (expected
     times)."""
     i, o, t = numbers(("input_tokens", input_tokens), ("output_tokens", output_tokens), ("tp", tp))
     return result(api.max_tokens_per_sec(required_text("model", model), required_text("gpu", gpu), i, o,
-                                         text("dtype", dtype), t), i, o, t)
+                                         text("dtype", dtype), t, text("kv_dtype", kv_dtype),
+                                         text("engine", engine)), i, o, t)
 
 
 # ----------------------------------------------------------------------------------------------------------- plans
+# The plan functions share one argument list (``PLAN_ARGS``: name, default, doc), applied by ``plan_args`` and
+# coerced by ``_plan``: they cannot diverge. Their parameters are spelled out for Excel (xlwings reads the signature);
+# ``plan_args`` checks at import that every plan function's parameters are exactly PLAN_ARGS, in order, defaults
+# included.
+
+PLAN_ARGS: tuple[tuple[str, Any, str, bool], ...] = (
+    # (argument, default, doc, a range is allowed where the function returns one value per cell)
+    ("model", REQUIRED, MODEL_DOC, False),
+    ("gpu", REQUIRED, GPU_DOC, False),
+    ("qps", REQUIRED, "Traffic, requests per second", True),
+    ("input_tokens", REQUIRED, "Prompt tokens per request", True),
+    ("output_tokens", REQUIRED, "Generated tokens per request", True),
+    ("ttft_slo_ms", REQUIRED, "Time-to-first-token SLO, ms", True),
+    ("tpot_slo_ms", REQUIRED, "Time-per-output-token SLO, ms", True),
+    ("budget_usd_month", None, "Monthly budget, USD (optional; empty: the budget wall is not checked)", True),
+    ("dtype", "bf16", DTYPE_DOC, False),
+    ("tp", None, PLAN_TP_DOC, True),
+    ("kv_dtype", "bf16", KV_DTYPE_DOC, False),
+    ("pp", None, PLAN_PP_DOC, True),
+    ("engine", None, ENGINE_DOC, False),
+)
+"""The plan functions' arguments, in order (``planner.api.PLAN_ARGUMENTS``'s)."""
+
+plan_args = xw.shared_args(PLAN_ARGS)
+"""PLAN_ARGS on a function returning one value per cell: the numeric arguments take ranges."""
+one_plan_args = xw.shared_args(PLAN_ARGS, ranges=False)
+"""PLAN_ARGS on a function showing one plan as a table: single cells only."""
+
+
+def _plan(fn: Any, *args: Any, single: bool = False, ranges: tuple[Any, ...] = ()) -> Any:
+    """``fn`` (a ``planner.api`` plan function) over the PLAN_ARGS values ``args``, each coerced in one place;
+    ``single``: one plan (a table), every numeric argument one cell; ``ranges``: other coerced arguments that shape
+    the result."""
+    model, gpu, q, i, o, ttft, tpot, budget, dtype, tp, kv, pp, engine = args
+    coerce = one_cell if single else number
+    nums = [coerce(name, v) for name, v in (("qps", q), ("input_tokens", i), ("output_tokens", o),
+                                            ("ttft_slo_ms", ttft), ("tpot_slo_ms", tpot),
+                                            ("budget_usd_month", budget), ("tp", tp), ("pp", pp))]
+    if not single:
+        nums = list(numbers(*zip(("qps", "input_tokens", "output_tokens", "ttft_slo_ms", "tpot_slo_ms",
+                                  "budget_usd_month", "tp", "pp"), nums, strict=True)))
+    q, i, o, ttft, tpot, budget, tp, pp = nums
+    value = fn(required_text("model", model), required_text("gpu", gpu), q, i, o, ttft, tpot, budget,
+               text("dtype", dtype), tp, text("kv_dtype", kv), pp, text("engine", engine))
+    return value if single else result(value, *ranges, *nums)
 
 
 @xw.func
-@xw.arg("model", doc=MODEL_DOC)
-@xw.arg("gpu", doc=GPU_DOC)
-@xw.arg("qps", doc=QPS_DOC, ndim=2)
-@xw.arg("input_tokens", doc=INPUT_DOC, ndim=2)
-@xw.arg("output_tokens", doc=OUTPUT_DOC, ndim=2)
-@xw.arg("ttft_slo_ms", doc=TTFT_DOC, ndim=2)
-@xw.arg("tpot_slo_ms", doc=TPOT_DOC, ndim=2)
-@xw.arg("budget_usd_month", doc=BUDGET_DOC, ndim=2)
-@xw.arg("dtype", doc=DTYPE_DOC)
-@xw.arg("tp", doc=PLAN_TP_DOC, ndim=2)
+@plan_args
 def BINDING_WALL(model: Any, gpu: Any, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
-                 tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: Any = "bf16", tp: Any = None) -> Any:
-    """The wall that limits the plan first: memory capacity, memory bandwidth, compute, network or budget."""
-    q, i, o, ttft, tpot, budget, t = numbers(
-        ("qps", qps), ("input_tokens", input_tokens), ("output_tokens", output_tokens), ("ttft_slo_ms", ttft_slo_ms),
-        ("tpot_slo_ms", tpot_slo_ms), ("budget_usd_month", budget_usd_month), ("tp", tp))
-    return result(api.binding_walls(required_text("model", model), required_text("gpu", gpu), q, i, o, ttft, tpot,
-                                    budget, text("dtype", dtype), t), q, i, o, ttft, tpot, budget, t)
+                 tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: Any = "bf16", tp: Any = None,
+                 kv_dtype: Any = "bf16", pp: Any = None, engine: Any = None) -> Any:
+    """The wall that caps the cheapest plan meeting the SLOs: memory capacity, memory bandwidth, compute, network
+    or budget."""
+    return _plan(api.binding_walls, model, gpu, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms,
+                 budget_usd_month, dtype, tp, kv_dtype, pp, engine)
 
 
 @xw.func
-@xw.arg("model", doc=MODEL_DOC)
-@xw.arg("gpu", doc=GPU_DOC)
-@xw.arg("qps", doc=QPS_DOC, ndim=2)
-@xw.arg("input_tokens", doc=INPUT_DOC, ndim=2)
-@xw.arg("output_tokens", doc=OUTPUT_DOC, ndim=2)
-@xw.arg("ttft_slo_ms", doc=TTFT_DOC, ndim=2)
-@xw.arg("tpot_slo_ms", doc=TPOT_DOC, ndim=2)
-@xw.arg("budget_usd_month", doc=BUDGET_DOC, ndim=2)
-@xw.arg("dtype", doc=DTYPE_DOC)
-@xw.arg("tp", doc=PLAN_TP_DOC, ndim=2)
-@xw.arg("kv_dtype", doc=PLAN_KV_DOC)
+@plan_args
 def NEXT_WALL(model: Any, gpu: Any, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
               tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: Any = "bf16", tp: Any = None,
-              kv_dtype: Any = "bf16") -> Any:
-    """The wall with the least headroom after the binding one: what binds once BINDING_WALL is removed."""
-    q, i, o, ttft, tpot, budget, t = numbers(
-        ("qps", qps), ("input_tokens", input_tokens), ("output_tokens", output_tokens), ("ttft_slo_ms", ttft_slo_ms),
-        ("tpot_slo_ms", tpot_slo_ms), ("budget_usd_month", budget_usd_month), ("tp", tp))
-    return result(api.next_wall(required_text("model", model), required_text("gpu", gpu), q, i, o, ttft, tpot,
-                                budget, text("dtype", dtype), t, text("kv_dtype", kv_dtype)),
-                  q, i, o, ttft, tpot, budget, t)
+              kv_dtype: Any = "bf16", pp: Any = None, engine: Any = None) -> Any:
+    """The wall that binds once BINDING_WALL is relaxed (2x memory, 1.5x bandwidth or FLOP/s, 2x links, no
+    budget), at the same layout."""
+    return _plan(api.next_wall, model, gpu, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms,
+                 budget_usd_month, dtype, tp, kv_dtype, pp, engine)
 
 
 @xw.func
-@xw.arg("model", doc=MODEL_DOC)
-@xw.arg("gpu", doc=GPU_DOC)
-@xw.arg("qps", doc=QPS_DOC, ndim=2)
-@xw.arg("input_tokens", doc=INPUT_DOC, ndim=2)
-@xw.arg("output_tokens", doc=OUTPUT_DOC, ndim=2)
-@xw.arg("ttft_slo_ms", doc=TTFT_DOC, ndim=2)
-@xw.arg("tpot_slo_ms", doc=TPOT_DOC, ndim=2)
-@xw.arg("budget_usd_month", doc=BUDGET_DOC, ndim=2)
-@xw.arg("dtype", doc=DTYPE_DOC)
-@xw.arg("tp", doc=PLAN_TP_DOC, ndim=2)
-@xw.arg("kv_dtype", doc=PLAN_KV_DOC)
+@plan_args
 def REPLICAS(model: Any, gpu: Any, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
              tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: Any = "bf16", tp: Any = None,
-             kv_dtype: Any = "bf16") -> Any:
-    """Replicas (of tp GPUs each) the traffic needs at the plan's operating point; "n/a" when no batch fits and
+             kv_dtype: Any = "bf16", pp: Any = None, engine: Any = None) -> Any:
+    """Replicas (of tp · pp GPUs each) the traffic needs at the plan's operating point; "n/a" when no batch fits and
     meets the SLOs (BINDING_WALL says why)."""
-    q, i, o, ttft, tpot, budget, t = numbers(
-        ("qps", qps), ("input_tokens", input_tokens), ("output_tokens", output_tokens), ("ttft_slo_ms", ttft_slo_ms),
-        ("tpot_slo_ms", tpot_slo_ms), ("budget_usd_month", budget_usd_month), ("tp", tp))
-    return result(api.replicas(required_text("model", model), required_text("gpu", gpu), q, i, o, ttft, tpot,
-                               budget, text("dtype", dtype), t, text("kv_dtype", kv_dtype)),
-                  q, i, o, ttft, tpot, budget, t)
+    return _plan(api.replicas, model, gpu, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms,
+                 budget_usd_month, dtype, tp, kv_dtype, pp, engine)
 
 
 @xw.func
-@xw.arg("model", doc=MODEL_DOC)
-@xw.arg("gpu", doc=GPU_DOC)
-@xw.arg("qps", doc="Traffic, requests per second")
-@xw.arg("input_tokens", doc="Prompt tokens per request")
-@xw.arg("output_tokens", doc="Generated tokens per request")
-@xw.arg("ttft_slo_ms", doc="Time-to-first-token SLO, ms")
-@xw.arg("tpot_slo_ms", doc="Time-per-output-token SLO, ms")
-@xw.arg("budget_usd_month", doc="Monthly budget, USD (optional; empty: the budget wall shows n/a)")
-@xw.arg("dtype", doc=DTYPE_DOC)
-@xw.arg("tp", doc="Tensor-parallel GPUs per replica (default: the smallest that fits and meets the SLOs)")
-@xw.arg("kv_dtype", doc=PLAN_KV_DOC)
+@one_plan_args
 def WALLS(model: Any, gpu: Any, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
           tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: Any = "bf16", tp: Any = None,
-          kv_dtype: Any = "bf16") -> Any:
-    """Every wall as a table: wall, utilization (demand ÷ capacity, a fraction), headroom (1 − utilization),
-    binding? (TRUE for the wall that binds). One plan: single cells only."""
-    return table(["wall", "utilization", "headroom", "binding?"], api.walls_table(
-        required_text("model", model), required_text("gpu", gpu), number("qps", qps),
-        number("input_tokens", input_tokens), number("output_tokens", output_tokens),
-        number("ttft_slo_ms", ttft_slo_ms), number("tpot_slo_ms", tpot_slo_ms),
-        number("budget_usd_month", budget_usd_month), text("dtype", dtype), number("tp", tp),
-        text("kv_dtype", kv_dtype)))
+          kv_dtype: Any = "bf16", pp: Any = None, engine: Any = None) -> Any:
+    """Every wall as a table: wall, utilization (share of its own limit; the binding wall at its limit), headroom
+    (1 − utilization), binding? One plan: single cells only."""
+    return table(["wall", "utilization", "headroom", "binding?"], _plan(
+        api.walls_table, model, gpu, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms, budget_usd_month,
+        dtype, tp, kv_dtype, pp, engine, single=True))
 
 
 @xw.func
-@xw.arg("model", doc=MODEL_DOC)
-@xw.arg("gpu", doc=GPU_DOC)
-@xw.arg("qps", doc="Traffic, requests per second")
-@xw.arg("input_tokens", doc="Prompt tokens per request")
-@xw.arg("output_tokens", doc="Generated tokens per request")
-@xw.arg("ttft_slo_ms", doc="Time-to-first-token SLO, ms")
-@xw.arg("tpot_slo_ms", doc="Time-per-output-token SLO, ms")
-@xw.arg("budget_usd_month", doc="Monthly budget, USD (optional; empty: the budget wall shows n/a)")
-@xw.arg("dtype", doc=DTYPE_DOC)
-@xw.arg("tp", doc="Tensor-parallel GPUs per replica (default: the smallest that fits and meets the SLOs)")
-@xw.arg("kv_dtype", doc=PLAN_KV_DOC)
+@one_plan_args
 def PLAN_TABLE(model: Any, gpu: Any, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
                tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: Any = "bf16", tp: Any = None,
-               kv_dtype: Any = "bf16") -> Any:
+               kv_dtype: Any = "bf16", pp: Any = None, engine: Any = None) -> Any:
     """The whole plan as a table (section, key, quantity, value, unit): requirements, arithmetic, topology, cost,
-    walls and what to change next. One plan: single cells only."""
-    return table(["section", "key", "quantity", "value", "unit"], api.plan_table(
-        required_text("model", model), required_text("gpu", gpu), number("qps", qps),
-        number("input_tokens", input_tokens), number("output_tokens", output_tokens),
-        number("ttft_slo_ms", ttft_slo_ms), number("tpot_slo_ms", tpot_slo_ms),
-        number("budget_usd_month", budget_usd_month), text("dtype", dtype), number("tp", tp),
-        text("kv_dtype", kv_dtype)))
+    walls, what to change next and the step-time split. One plan: single cells only."""
+    return table(["section", "key", "quantity", "value", "unit"], _plan(
+        api.plan_table, model, gpu, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms, budget_usd_month,
+        dtype, tp, kv_dtype, pp, engine, single=True))
 
 
 @xw.func
 @xw.arg("key", doc="Plan key, as PLAN_TABLE's key column lists them, e.g. replicas, gpus, usd_month, tpot_ms, "
                    "utilization:compute; a cell or a range", ndim=2)
-@xw.arg("model", doc=MODEL_DOC)
-@xw.arg("gpu", doc=GPU_DOC)
-@xw.arg("qps", doc=QPS_DOC, ndim=2)
-@xw.arg("input_tokens", doc=INPUT_DOC, ndim=2)
-@xw.arg("output_tokens", doc=OUTPUT_DOC, ndim=2)
-@xw.arg("ttft_slo_ms", doc=TTFT_DOC, ndim=2)
-@xw.arg("tpot_slo_ms", doc=TPOT_DOC, ndim=2)
-@xw.arg("budget_usd_month", doc=BUDGET_DOC, ndim=2)
-@xw.arg("dtype", doc=DTYPE_DOC)
-@xw.arg("tp", doc=PLAN_TP_DOC, ndim=2)
-@xw.arg("kv_dtype", doc=PLAN_KV_DOC)
+@plan_args
 def PLAN_VALUE(key: Any, model: Any, gpu: Any, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any,
                tpot_slo_ms: Any, budget_usd_month: Any = None, dtype: Any = "bf16", tp: Any = None,
-               kv_dtype: Any = "bf16") -> Any:
+               kv_dtype: Any = "bf16", pp: Any = None, engine: Any = None) -> Any:
     """One value of the plan by its key, in the unit PLAN_TABLE shows beside it; "n/a" where it does not apply."""
     k = texts("key", key)
-    q, i, o, ttft, tpot, budget, t = numbers(
-        ("qps", qps), ("input_tokens", input_tokens), ("output_tokens", output_tokens), ("ttft_slo_ms", ttft_slo_ms),
-        ("tpot_slo_ms", tpot_slo_ms), ("budget_usd_month", budget_usd_month), ("tp", tp))
-    return result(api.plan_value(k, required_text("model", model), required_text("gpu", gpu), q, i, o, ttft, tpot,
-                                 budget, text("dtype", dtype), t, text("kv_dtype", kv_dtype)),
-                  k, q, i, o, ttft, tpot, budget, t)
+    return _plan(lambda *args: api.plan_value(k, *args), model, gpu, qps, input_tokens, output_tokens,
+                 ttft_slo_ms, tpot_slo_ms, budget_usd_month, dtype, tp, kv_dtype, pp, engine, ranges=(k,))
 
 
 # ------------------------------------------------------------------------------------------------------------ cost

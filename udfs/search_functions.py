@@ -14,7 +14,7 @@ import numpy as np
 from planner import search
 from planner.errors import PlannerError
 from udfs import _xw as xw
-from udfs._excel import number, required_text, table
+from udfs._excel import REQUIRED, number, required_text, table, text
 
 MODEL_DOC = "Model id or alias, e.g. llama-3.1-70b or meta-llama/Llama-3.1-70B (MODEL_IDS() lists them)"
 QPS_DOC = "Traffic, requests per second (one cell)"
@@ -27,6 +27,24 @@ GPUS_DOC = ("Candidate accelerators: a range of ids or one cell of comma-separat
             "(optional; empty: every accelerator with a price)")
 DTYPES_DOC = ("Candidate weight dtypes: a range or comma-separated, e.g. fp8,bf16 (optional; empty: bf16, fp8, int4 "
               "and fp4 where native)")
+ENGINE_DOC = "Serving engine whose fitted behaviour to use: trtllm, vllm, sglang (default: any, pooled)"
+
+SEARCH_ARGS: tuple[tuple[str, Any, str, bool], ...] = (
+    # (argument, default, doc, numeric ranges allowed): none, one search per formula
+    ("model", REQUIRED, MODEL_DOC, False),
+    ("qps", REQUIRED, QPS_DOC, False),
+    ("input_tokens", REQUIRED, INPUT_DOC, False),
+    ("output_tokens", REQUIRED, OUTPUT_DOC, False),
+    ("ttft_slo_ms", REQUIRED, TTFT_DOC, False),
+    ("tpot_slo_ms", REQUIRED, TPOT_DOC, False),
+    ("budget_usd_month", None, BUDGET_DOC, False),
+    ("gpus", None, GPUS_DOC, False),  # a range of ids arrives as a list, read by _ids
+    ("dtypes", None, DTYPES_DOC, False),
+    ("engine", None, ENGINE_DOC, False),
+)
+"""The search functions' arguments, declared once (``udfs._xw.shared_args`` checks each function against it)."""
+
+search_args = xw.shared_args(SEARCH_ARGS)
 
 
 def _one(name: str, value: Any, required: bool = True) -> Any:
@@ -65,11 +83,13 @@ def _flatten(value: Any) -> Any:
 
 
 def _spec(model: Any, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any, tpot_slo_ms: Any,
-          budget_usd_month: Any, gpus: Any, dtypes: Any) -> Any:
+          budget_usd_month: Any, gpus: Any, dtypes: Any, engine: Any) -> Any:
+    """The search's spec from the SEARCH_ARGS values, each coerced in one line."""
     return search.search_spec(
         required_text("model", model), _one("qps", qps), _one("input_tokens", input_tokens),
         _one("output_tokens", output_tokens), _one("ttft_slo_ms", ttft_slo_ms), _one("tpot_slo_ms", tpot_slo_ms),
-        _one("budget_usd_month", budget_usd_month, required=False), _ids("gpus", gpus), _ids("dtypes", dtypes))
+        _one("budget_usd_month", budget_usd_month, required=False), _ids("gpus", gpus), _ids("dtypes", dtypes),
+        engine=text("engine", engine))
 
 
 def _table(rows: list[list[Any]]) -> Any:
@@ -80,36 +100,20 @@ def _table(rows: list[list[Any]]) -> Any:
 
 
 @xw.func
-@xw.arg("model", doc=MODEL_DOC)
-@xw.arg("qps", doc=QPS_DOC)
-@xw.arg("input_tokens", doc=INPUT_DOC)
-@xw.arg("output_tokens", doc=OUTPUT_DOC)
-@xw.arg("ttft_slo_ms", doc=TTFT_DOC)
-@xw.arg("tpot_slo_ms", doc=TPOT_DOC)
-@xw.arg("budget_usd_month", doc=BUDGET_DOC)
-@xw.arg("gpus", doc=GPUS_DOC)
-@xw.arg("dtypes", doc=DTYPES_DOC)
+@search_args
 def BEST_CONFIG(model: Any, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any, tpot_slo_ms: Any,
-                budget_usd_month: Any = None, gpus: Any = None, dtypes: Any = None) -> Any:
+                budget_usd_month: Any = None, gpus: Any = None, dtypes: Any = None, engine: Any = None) -> Any:
     """The 10 cheapest plans (aggregated and disaggregated, any tp/pp/ep/batch) meeting the SLOs and budget, ranked:
     a table with a header row (accelerator, dtypes, parallelism, batch, replicas, GPUs, TPOT, TTFT, cost, wall)."""
     return _table(search.best_config_table(_spec(model, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms,
-                                                 budget_usd_month, gpus, dtypes)))
+                                                 budget_usd_month, gpus, dtypes, engine)))
 
 
 @xw.func
-@xw.arg("model", doc=MODEL_DOC)
-@xw.arg("qps", doc=QPS_DOC)
-@xw.arg("input_tokens", doc=INPUT_DOC)
-@xw.arg("output_tokens", doc=OUTPUT_DOC)
-@xw.arg("ttft_slo_ms", doc=TTFT_DOC)
-@xw.arg("tpot_slo_ms", doc=TPOT_DOC)
-@xw.arg("budget_usd_month", doc=BUDGET_DOC)
-@xw.arg("gpus", doc=GPUS_DOC)
-@xw.arg("dtypes", doc=DTYPES_DOC)
+@search_args
 def PARETO(model: Any, qps: Any, input_tokens: Any, output_tokens: Any, ttft_slo_ms: Any, tpot_slo_ms: Any,
-           budget_usd_month: Any = None, gpus: Any = None, dtypes: Any = None) -> Any:
+           budget_usd_month: Any = None, gpus: Any = None, dtypes: Any = None, engine: Any = None) -> Any:
     """The Pareto front of output tokens/s per GPU vs tokens/s per user over configurations meeting the SLOs and the
     budget: a table with a header row, highest tokens/s per user first (same columns as BEST_CONFIG)."""
     return _table(search.pareto_table(_spec(model, qps, input_tokens, output_tokens, ttft_slo_ms, tpot_slo_ms,
-                                            budget_usd_month, gpus, dtypes)))
+                                            budget_usd_month, gpus, dtypes, engine)))
