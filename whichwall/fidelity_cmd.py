@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import yaml
 from rich.console import Console
 from rich.table import Table
 
-from planner import fidelity
+from planner import fidelity, files
 from planner.catalogue import get_catalogue
-from planner.errors import PlannerError
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -40,29 +36,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_new(path: Path, text: str, force: bool) -> None:
-    """Write ``text`` to ``path`` atomically (temp file + rename); refuse to overwrite unless ``force``."""
-    if path.is_dir():
-        raise PlannerError(f"{path} is a folder; give a file name for the user catalogue, e.g. {path / 'fitted.yaml'}")
-    if path.exists() and not force:
-        raise PlannerError(f"{path} exists; pass --force to overwrite it")
-    if not path.parent.is_dir():
-        raise PlannerError(f"folder {path.parent} does not exist")
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise PlannerError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-
-
 def cmd_calibrate(args: argparse.Namespace) -> int:
     cat = get_catalogue(args.catalogue or ())
     loaded = fidelity.load_measurements(args.measurements, cat)
@@ -71,7 +44,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             "# Use it with --catalogue FILE, WHICHWALL_CATALOGUE=FILE, or the Excel add-in's catalogue setting.\n"
             + yaml.safe_dump(data, sort_keys=False, width=120, default_flow_style=None))
     if args.output:
-        _write_new(Path(args.output), text, args.force)
+        out = files.check_target(args.output, (".yaml", ".yml"), "a YAML user catalogue", args.force)
+        files.write_atomic(out, text, force=args.force)
         print(f"wrote {args.output}: efficiencies fitted to {len(loaded.rows)} rows")
     else:
         print(text, end="")

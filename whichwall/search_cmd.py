@@ -16,9 +16,7 @@ import csv
 import io
 import json
 import math
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from planner import files
 from planner import search as S
 from planner.catalogue import Catalogue, get_catalogue
 from planner.errors import PlannerError
@@ -154,7 +153,7 @@ def _result_json(result: S.SearchResult, relaxation: S.Relaxation | None, top: i
         "configs_evaluated": result.configs_evaluated,
         "seconds": result.seconds,
         "plans": [plan(p) for p in result.plans(top=top)],
-        "best": {m: plan(result.best(m)) for m in S.MODES},
+        "best": {m: plan(result.best(m)) for m in (S.MODES if result.space.disaggregated else (S.AGGREGATED,))},
         "winner": plan(winner),
         "relaxation": None if relaxation is None else {
             "wall": relaxation.wall, "change": relaxation.change, "after": plan(relaxation.after),
@@ -175,7 +174,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         result = S.search(spec, cat, space, progress=step)
     relaxation = S.relax(result, cat) if result.winner is not None else None
     if out is not None:
-        write_workbook(out, _search_sheets(result, relaxation, args.top))
+        write_workbook(out, _search_sheets(result, relaxation, args.top), args.force)
     if args.json:
         print(json.dumps(_result_json(result, relaxation, args.top), indent=2))
     else:
@@ -205,7 +204,8 @@ def print_search(result: S.SearchResult, relaxation: S.Relaxation | None, top: i
         else:
             console.print(plans_table("No plan meets the SLOs; the nearest configuration per accelerator (what "
                                       "stops it)", result.nearest(top), rank=False))
-    console.print(compare_table(result))
+    if space.disaggregated:  # the side-by-side only when both modes were searched
+        console.print(compare_table(result))
     front = result.pareto()
     if front:
         console.print(plans_table("Pareto front: tokens/s per GPU vs tokens/s per user (every point meets the "
@@ -223,12 +223,14 @@ def _search_sheets(result: S.SearchResult, relaxation: S.Relaxation | None,
                    top: int) -> list[tuple[str, list[list[Any]]]]:
     header = ["rank", *S.TABLE_HEADER]
     plans = result.plans(top=max(top, 100))
-    best = [result.best(m) for m in S.MODES]
+    modes = S.MODES if result.space.disaggregated else (S.AGGREGATED,)
+    best = [result.best(m) for m in modes]
     sheets: list[tuple[str, list[list[Any]]]] = [
         ("Search", [header, *[[i, *r] for i, r in enumerate(S.table_rows(plans), 1)]]),
-        ("Pareto", [list(S.TABLE_HEADER), *S.table_rows(result.pareto())]),
-        ("Compare", [["", *S.MODES], *[[label, *[getattr(b, key) if b is not None else None for b in best]]
-                                       for key, label in COMPARE_ROWS]])]
+        ("Pareto", [list(S.TABLE_HEADER), *S.table_rows(result.pareto())])]
+    if result.space.disaggregated:
+        sheets.append(("Compare", [["", *modes], *[[label, *[getattr(b, key) if b is not None else None for b in best]]
+                                                   for key, label in COMPARE_ROWS]]))
     winner = result.winner
     if winner is not None:
         rows: list[list[Any]] = [["wall", "utilization", "headroom", "binds?"]]
@@ -308,6 +310,8 @@ def axis_space(spec: PlanSpec, axes: list[str], catalogue: Catalogue) -> S.Searc
 def _axis_value(spec: PlanSpec, name: str, text: str) -> Any:
     """A swept field's value as the spec holds it (numbers as numbers, ids as the catalogue's ids)."""
     value = getattr(spec, name)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # 30, not 30.0: the number as the planner wrote it
     return text if value is None and text.lower() not in ("none", "null", "") else value
 
 
@@ -324,9 +328,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             writer = csv.writer(buf)
             writer.writerow(header)
             writer.writerows([["" if v is None else _csv_value(v) for v in r] for r in rows])
-            write_text(out, buf.getvalue())
+            write_text(out, buf.getvalue(), args.force)
         else:
-            write_workbook(out, [("Sweep", [header, *rows])])
+            write_workbook(out, [("Sweep", [header, *rows])], args.force)
     if args.json:
         print(json.dumps([dict(zip(header, r, strict=True)) for r in rows], indent=2, default=str))
     else:
@@ -345,40 +349,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _check_output(path: str, force: bool, suffixes: tuple[str, ...]) -> Path:
-    """The output path, refused when its type is not one of ``suffixes``, its folder is missing, or it exists
-    (unless ``force``)."""
-    p = Path(path)
-    if p.suffix.lower() not in suffixes:
-        raise PlannerError(f"output {path!r} must end in {' or '.join(suffixes)}")
-    if not p.parent.is_dir():
-        raise PlannerError(f"folder {str(p.parent)!r} of the output does not exist")
-    if p.is_dir():
-        raise PlannerError(f"output {path!r} is a folder; give a file name")
-    if p.exists() and not force:
-        raise PlannerError(f"{path} exists; pass --force to overwrite it")
-    return p
+    """The output path (``planner.files.check_target``), before anything is computed."""
+    return files.check_target(path, suffixes, "a table: .xlsx, or .csv for a sweep", force)
 
 
-def _atomic(path: Path, write: Callable[[str], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write_text(path: Path, text: str, force: bool = False) -> None:
+    """``text`` to ``path`` (``planner.files.write_atomic``)."""
+    files.write_atomic(path, text, force=force)
 
 
-def write_text(path: Path, text: str) -> None:
-    """``text`` to ``path`` atomically."""
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-    _atomic(path, write)
-
-
-def write_workbook(path: Path, sheets: list[tuple[str, list[list[Any]]]]) -> None:
+def write_workbook(path: Path, sheets: list[tuple[str, list[list[Any]]]], force: bool = False) -> None:
     """Tables (a header row first) to a workbook, one sheet each, atomically."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
@@ -399,7 +379,9 @@ def write_workbook(path: Path, sheets: list[tuple[str, list[list[Any]]]]) -> Non
         for col in ws.columns:
             width = max((len(str(c.value)) for c in col if c.value is not None), default=8)
             ws.column_dimensions[col[0].column_letter].width = min(max(width + 2, 8), 60)
-    _atomic(path, lambda tmp: wb.save(tmp))
+    buf = io.BytesIO()
+    wb.save(buf)
+    files.write_atomic(path, buf.getvalue(), force=force)
 
 
 FORMULA_STARTS = ("=", "+", "-", "@")
