@@ -70,8 +70,17 @@ def test_search_writes_a_workbook_atomically_and_never_over_a_file(tmp_path: Pat
     assert code == 0, err and "wrote" in err
     wb = load_workbook(out_path)
     assert wb.sheetnames[:4] == ["Search", "Pareto", "Compare", "Walls"]
-    header = [c.value for c in wb["Search"][1]]
-    assert header[0] == "rank" and "binding wall" in header and wb["Search"].max_row > 1
+    ws = wb["Search"]
+    assert ws["A1"].value == "Search" and "cheapest plans" in ws["A2"].value  # titled, with a note
+    header = [c.value for c in ws[4]]
+    assert header[0] == "rank" and "binding wall" in header and ws.max_row > 4
+    usd = header.index("USD/month") + 1
+    assert isinstance(ws.cell(5, usd).value, (int, float)) and ws.cell(5, usd).number_format == "#,##0"  # numbers
+    assert ws.cell(5, 1).fill.fgColor.rgb.endswith("FFF2CC")  # the winner is highlighted
+    assert wb["Pareto"]._charts, "the Pareto sheet has its chart"
+    walls = wb["Walls"]
+    assert {walls.cell(r, 4).value for r in range(5, 10)} == {"yes", "no"}  # flags read as yes/no, not 1/0
+    assert oct(out_path.stat().st_mode & 0o777) != oct(0o600)  # an ordinary file, as plans are (umask)
     before = out_path.read_bytes()
     code, out, err = run_main(capsys, "search", str(spec_file), "-o", str(out_path))
     assert code == 2 and "--force" in err and out == ""
@@ -97,7 +106,8 @@ def test_sweep_over_named_axes_to_csv_and_xlsx(tmp_path: Path, capsys: pytest.Ca
     code, _, err = run_main(capsys, "sweep", "--axis", "qps=5,40", "--search", "-o", str(book))
     assert code == 0, err
     ws = load_workbook(book)["Sweep"]
-    assert ws.max_row == 3 and [c.value for c in ws[1]][:2] == ["qps", "mode"]
+    assert ws.max_row == 6 and [c.value for c in ws[4]][:2] == ["qps", "mode"]
+    assert [ws.cell(r, 1).value for r in (5, 6)] == [5, 40]  # the swept values as numbers, not text
 
 
 def test_sweep_records_a_point_that_cannot_be_planned(capsys: pytest.CaptureFixture[str]) -> None:

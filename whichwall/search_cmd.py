@@ -33,6 +33,7 @@ from planner.errors import PlannerError
 from planner.plan import evaluate
 from planner.report import format_value
 from planner.spec import PlanSpec, default_spec, load_spec
+from whichwall import tables as T
 
 UNITS = {"tpot_ms": "ms", "ttft_ms": "ms", "usd_month": "USD/month", "usd_per_million_tokens": "USD"}
 
@@ -174,7 +175,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         result = S.search(spec, cat, space, progress=step)
     relaxation = S.relax(result, cat) if result.winner is not None else None
     if out is not None:
-        write_workbook(out, _search_sheets(result, relaxation, args.top), args.force)
+        T.write_workbook(out, _search_sheets(result, relaxation, args.top), args.force)
     if args.json:
         print(json.dumps(_result_json(result, relaxation, args.top), indent=2))
     else:
@@ -219,32 +220,54 @@ def print_search(result: S.SearchResult, relaxation: S.Relaxation | None, top: i
             console.print(f"relax it: {relaxation.summary()}")
 
 
-def _search_sheets(result: S.SearchResult, relaxation: S.Relaxation | None,
-                   top: int) -> list[tuple[str, list[list[Any]]]]:
-    header = ["rank", *S.TABLE_HEADER]
+KINDS: dict[str, str] = {
+    "rank": "count", "tp": "count", "pp": "count", "ep": "count", "batch per replica": "count", "replicas": "count",
+    "prefill tp": "count", "prefill replicas": "count", "GPUs": "count", "TPOT (ms)": "ms", "TTFT (ms)": "ms",
+    "tokens/s per GPU": "rate", "tokens/s per user": "number", "USD/month": "usd", "USD per million tokens":
+    "usd_small", "utilization": "share", "headroom": "share", "cost change": "change",
+    "tokens/s per GPU change": "change", "batch": "count", "TPOT ms": "ms", "TTFT ms": "ms", "tok/s/GPU": "rate",
+    "USD/Mtok": "usd_small", "qps": "number", "input_tokens": "count", "output_tokens": "count",
+    "ttft_slo_ms": "number", "tpot_slo_ms": "number", "budget_usd_month": "usd", "usd_per_gpu_hour": "usd_small",
+}
+"""The number format of each table column, by header (``whichwall.tables.FORMATS``)."""
+
+
+def _search_sheets(result: S.SearchResult, relaxation: S.Relaxation | None, top: int) -> list[T.Sheet]:
+    spec = result.spec
+    what = (f"{spec.model}, {spec.qps:g} requests/s, {spec.input_tokens} → {spec.output_tokens} tokens, TTFT ≤ "
+            f"{spec.ttft_slo_ms:g} ms, TPOT ≤ {spec.tpot_slo_ms:g} ms"
+            + (f", budget ${spec.budget_usd_month:,.0f}/month" if spec.budget_usd_month else ""))
     plans = result.plans(top=max(top, 100))
-    modes = S.MODES if result.space.disaggregated else (S.AGGREGATED,)
-    best = [result.best(m) for m in modes]
-    sheets: list[tuple[str, list[list[Any]]]] = [
-        ("Search", [header, *[[i, *r] for i, r in enumerate(S.table_rows(plans), 1)]]),
-        ("Pareto", [list(S.TABLE_HEADER), *S.table_rows(result.pareto())])]
+    sheets = [T.Sheet("Search", f"The cheapest plans that meet the SLOs and the budget ({what}); the winner is "
+                      f"highlighted; {result.configs_evaluated:,} configurations scored",
+                      ["rank", *S.TABLE_HEADER], [[i, *r] for i, r in enumerate(S.table_rows(plans), 1)], KINDS,
+                      {0} if plans else set())]
+    front = result.pareto()
+    sheets.append(T.Sheet("Pareto", "No plan here is beaten on both tokens/s per GPU (cost) and tokens/s per user "
+                          "(speed); every point meets the SLOs, fits and is within the budget",
+                          list(S.TABLE_HEADER), S.table_rows(front), KINDS,
+                          chart=("tokens/s per user", "tokens/s per GPU", "Pareto front: throughput per GPU vs speed "
+                                 "per user")))
     if result.space.disaggregated:
-        sheets.append(("Compare", [["", *modes], *[[label, *[getattr(b, key) if b is not None else None for b in best]]
-                                                   for key, label in COMPARE_ROWS]]))
+        best = [result.best(m) for m in S.MODES]
+        sheets.append(T.Sheet("Compare", "The best aggregated and the best disaggregated plan side by side",
+                              ["", *S.MODES], [[label, *[getattr(b, key) if b is not None else None for b in best]]
+                                               for key, label in COMPARE_ROWS]))
     winner = result.winner
     if winner is not None:
-        rows: list[list[Any]] = [["wall", "utilization", "headroom", "binds?"]]
-        rows += [[w, u, None if u is None else 1 - u, w == winner.binding_wall]
-                 for w, u in winner.utilization.items()]
+        rows: list[list[Any]] = [[w, u, None if u is None else 1 - u, w == winner.binding_wall]
+                                 for w, u in winner.utilization.items()]
+        binding = [i for i, r in enumerate(rows) if r[3]]
         rows += [[], ["winner", winner.label], ["binding wall", winner.binding_wall]]
         if relaxation is not None:
             rows += [["relaxed", relaxation.change], ["then", relaxation.summary()],
                      ["next wall", relaxation.next_wall], ["cost change", relaxation.cost_change],
                      ["tokens/s per GPU change", relaxation.throughput_change]]
-        sheets.append(("Walls", rows))
-    spec = result.spec
-    sheets.append(("Spec", [["field", "value"], *[[k, v if not isinstance(v, list) else ", ".join(v)]
-                                                   for k, v in spec.model_dump().items()]]))
+        sheets.append(T.Sheet("Walls", f"The winner's walls: each one's share of its own limit; the binding one at "
+                              f"its limit ({winner.label})", ["wall", "utilization", "headroom", "binds?"], rows,
+                              KINDS, set(binding)))
+    sheets.append(T.Sheet("Spec", "The spec searched", ["field", "value"],
+                          [[k, v if not isinstance(v, list) else ", ".join(v)] for k, v in spec.model_dump().items()]))
     return sheets
 
 
@@ -327,10 +350,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             buf = io.StringIO()
             writer = csv.writer(buf)
             writer.writerow(header)
-            writer.writerows([["" if v is None else _csv_value(v) for v in r] for r in rows])
+            writer.writerows([[T.csv_value(v) for v in r] for r in rows])
             write_text(out, buf.getvalue(), args.force)
         else:
-            write_workbook(out, [("Sweep", [header, *rows])], args.force)
+            T.write_workbook(out, [T.Sheet("Sweep", f"{spec.name} re-{'searched' if args.search else 'planned'} at "
+                                           f"every combination of {', '.join(a.split('=')[0] for a in args.axis)}",
+                                           header, rows, KINDS)], args.force)
     if args.json:
         print(json.dumps([dict(zip(header, r, strict=True)) for r in rows], indent=2, default=str))
     else:
@@ -356,50 +381,6 @@ def _check_output(path: str, force: bool, suffixes: tuple[str, ...]) -> Path:
 def write_text(path: Path, text: str, force: bool = False) -> None:
     """``text`` to ``path`` (``planner.files.write_atomic``)."""
     files.write_atomic(path, text, force=force)
-
-
-def write_workbook(path: Path, sheets: list[tuple[str, list[list[Any]]]], force: bool = False) -> None:
-    """Tables (a header row first) to a workbook, one sheet each, atomically."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    wb = Workbook()
-    wb.remove(wb.active)
-    for title, rows in sheets:
-        ws = wb.create_sheet(title)
-        for row in rows:
-            ws.append([_excel_value(v) for v in row])
-            for cell in ws[ws.max_row]:
-                if isinstance(cell.value, str):  # text stays text, even "=..." from a plan name: no formula injection
-                    cell.data_type = "s"
-                    cell.quotePrefix = cell.value[:1] in FORMULA_STARTS
-        for cell in ws[1] if rows else ():
-            cell.font = Font(bold=True)
-        ws.freeze_panes = "A2"
-        for col in ws.columns:
-            width = max((len(str(c.value)) for c in col if c.value is not None), default=8)
-            ws.column_dimensions[col[0].column_letter].width = min(max(width + 2, 8), 60)
-    buf = io.BytesIO()
-    wb.save(buf)
-    files.write_atomic(path, buf.getvalue(), force=force)
-
-
-FORMULA_STARTS = ("=", "+", "-", "@")
-
-
-def _csv_value(v: Any) -> Any:
-    """A CSV field: text a spreadsheet would run as a formula gets a leading apostrophe (numbers are untouched)."""
-    if isinstance(v, str) and v[:1] in FORMULA_STARTS:
-        return "'" + v
-    return v
-
-
-def _excel_value(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, (list, tuple, dict)):
-        return json.dumps(v)
-    return v
 
 
 # ------------------------------------------------------------------------------------------------ registration
