@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -39,21 +40,28 @@ UNITS = {"tpot_ms": "ms", "ttft_ms": "ms", "usd_month": "USD/month", "usd_per_mi
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False, width=max(130, Console().width))
+    """The terminal's width (100 columns when not a terminal): every table fits 100 columns."""
+    probe = Console()
+    return Console(highlight=False, soft_wrap=False, width=probe.width if probe.is_terminal else 100)
 
 
 def _fmt(key: str, value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if key in ("tokens_per_s_per_gpu", "tokens_per_s_per_user") and isinstance(value, float):
         return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
     return format_value(value, UNITS.get(key, ""))
 
 
-CLI_COLUMNS = (("plan", "plan (P: prefill pool, D: decode pool)"), ("batch", "batch"), ("replicas", "replicas"),
-               ("gpus", "GPUs"), ("tpot_ms", "TPOT ms"), ("ttft_ms", "TTFT ms"), ("tokens_per_s_per_gpu", "tok/s/GPU"),
-               ("tokens_per_s_per_user", "tok/s/user"), ("usd_month", "USD/month"),
-               ("usd_per_million_tokens", "USD/Mtok"), ("binding_wall", "binding wall"))
+CLI_COLUMNS = (("plan", "plan (P: prefill, D: decode)"), ("gpus", "GPUs"), ("batch", "batch"),
+               ("tpot_ms", "TPOT ms"), ("ttft_ms", "TTFT ms"), ("tokens_per_s_per_gpu", "tok/s /GPU"),
+               ("usd_month", "USD /month"), ("usd_per_million_tokens", "USD /Mtok"), ("binding_wall", "binding wall"))
+"""The columns of a plan table in a terminal (100 columns wide); ``--json`` and ``-o`` have every field."""
+CLI_WIDTHS = {"plan": 21, "gpus": 5, "batch": 5, "tpot_ms": 5, "ttft_ms": 6, "tokens_per_s_per_gpu": 6,
+              "usd_month": 7, "usd_per_million_tokens": 5, "binding_wall": 10}
+"""Column widths (headers wrap) that keep the table within 100 columns."""
 
 
 def _cli_row(p: S.Candidate) -> dict[str, Any]:
@@ -68,13 +76,13 @@ def _cli_row(p: S.Candidate) -> dict[str, Any]:
 def plans_table(title: str, plans: Sequence[S.Candidate], rank: bool = True) -> Table:
     """Plans as a rich table (for disaggregated plans: replicas = prefill + decode instances, batch = the decode
     pool's)."""
-    t = Table(title=title, title_justify="left")
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
     if rank:
         t.add_column("#", justify="right")
     for k, header in CLI_COLUMNS:
-        t.add_column(header, justify="left" if k in ("plan", "binding_wall") else "right",
-                     overflow="fold", no_wrap=k not in ("plan", "binding_wall"),
-                     min_width=36 if k == "plan" else None)
+        width = CLI_WIDTHS.get(k)
+        t.add_column(header, justify="left" if k in ("plan", "binding_wall") else "right", overflow="fold",
+                     min_width=width, max_width=width)
     for i, p in enumerate(plans, 1):
         row = _cli_row(p)
         cells = [row[k] if isinstance(row[k], str) else _fmt(k, row[k]) for k, _ in CLI_COLUMNS]
@@ -92,7 +100,7 @@ COMPARE_ROWS = (("label", "plan"), ("gpus", "GPUs"), ("batch", "decode batch per
 
 def compare_table(result: S.SearchResult) -> Table:
     """The best aggregated and the best disaggregated plan side by side."""
-    t = Table(title="Aggregated vs disaggregated (best of each)", title_justify="left")
+    t = Table(title="Aggregated vs disaggregated (best of each)", title_justify="left", box=box.SIMPLE_HEAD)
     t.add_column("")
     best = {m: result.best(m) for m in S.MODES}
     for m in S.MODES:
@@ -108,7 +116,8 @@ def compare_table(result: S.SearchResult) -> Table:
 
 
 def walls_table(plan: S.Candidate) -> Table:
-    t = Table(title=f"Walls of the winner ({plan.label})", title_justify="left", show_header=True)
+    t = Table(title=f"Walls of the winner ({plan.label})", title_justify="left", show_header=True,
+              box=box.SIMPLE_HEAD)
     for col in ("wall", "utilization", "headroom", "binds?"):
         t.add_column(col, justify="left" if col == "wall" else "right")
     for wall, u in plan.utilization.items():
@@ -274,13 +283,20 @@ def _search_sheets(result: S.SearchResult, relaxation: S.Relaxation | None, top:
 # -------------------------------------------------------------------------------------------------------- sweep
 
 SWEEP_PLAN_COLUMNS = (("accelerator", "accelerator"), ("dtype", "weights"), ("kv_dtype", "KV"), ("tp", "tp"),
-                      ("batch", "batch"), ("replicas", "replicas"), ("gpus", "GPUs"), ("tpot_ms", "TPOT ms"),
-                      ("ttft_ms", "TTFT ms"), ("output_tokens_per_s_per_gpu", "tok/s/GPU"),
+                      ("pp", "pp"), ("ep", "ep"), ("batch", "batch"), ("replicas", "replicas"), ("gpus", "GPUs"),
+                      ("tpot_ms", "TPOT ms"), ("ttft_ms", "TTFT ms"), ("output_tokens_per_s_per_gpu", "tok/s/GPU"),
                       ("usd_month", "USD/month"), ("usd_per_million_output_tokens", "USD/Mtok"),
                       ("binding_wall", "binding wall"), ("next_wall", "next wall"), ("feasible", "feasible"))
 SWEEP_SEARCH_COLUMNS = (("mode", "mode"), ("label", "plan"), ("gpus", "GPUs"), ("tpot_ms", "TPOT ms"),
                         ("ttft_ms", "TTFT ms"), ("tokens_per_s_per_gpu", "tok/s/GPU"), ("usd_month", "USD/month"),
                         ("usd_per_million_tokens", "USD/Mtok"), ("binding_wall", "binding wall"))
+
+
+SWEEP_TERMINAL = {"tp", "pp", "gpus", "label", "tpot_ms", "ttft_ms", "usd_month", "binding_wall", "feasible",
+                  "error"}
+"""The sweep columns a terminal shows beside the axes (within 100 columns)."""
+TEXT_KEYS = {"accelerator", "dtype", "kv_dtype", "model", "engine", "label", "mode", "binding_wall", "next_wall",
+             "error"}
 
 
 def sweep(spec: PlanSpec, axes: list[str], use_search: bool, catalogue: Catalogue,
@@ -359,11 +375,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([dict(zip(header, r, strict=True)) for r in rows], indent=2, default=str))
     else:
-        t = Table(title=f"Sweep of {spec.name} ({len(rows)} plans)", title_justify="left")
-        for h in header:
-            t.add_column(h, overflow="fold")
+        t = Table(title=f"Sweep of {spec.name} ({len(rows)} plans; -o or --json for every column)",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        axes = len(S.parse_axes(args.axis or []))  # the axes come first
+        shown = [i for i, k in enumerate(keys) if i < axes or k in SWEEP_TERMINAL]
+        for i in shown:
+            t.add_column(header[i], overflow="fold", justify="left" if keys[i] in TEXT_KEYS else "right")
         for r in rows:
-            t.add_row(*[_fmt(k, v) if not isinstance(v, str) else v for k, v in zip(keys, r, strict=True)])
+            t.add_row(*[_fmt(keys[i], r[i]) if not isinstance(r[i], str) else r[i] for i in shown])
         _console().print(t)
     if out is not None:
         print(f"whichwall: wrote {out}", file=sys.stderr)
