@@ -23,7 +23,7 @@ import csv
 import io
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -418,6 +418,8 @@ class Fit:
     rows: int
     accelerators: dict[str, str] = field(default_factory=dict)
     """The accelerators the rows held, and the family of each."""
+    warnings: list[str] = field(default_factory=list)
+    """What the fit cannot vouch for: too few rows for a group's parameters, a value at a bound."""
 
     def efficiency(self, accelerator: str, engine: str, base: Efficiency, catalogue: Catalogue | None = None
                    ) -> Efficiency:
@@ -497,14 +499,15 @@ def fit(prep: Prepared, catalogue: Catalogue | None = None) -> Fit:
         step = _unpack(x, step_blocks)
         return np.log(predict(prep, _arrays_for(prep, layout, family, step, prefill_like_decode(step)))[0] / tpot)
 
-    step = _unpack(least_squares(stage1, s0, bounds=(s_lo, s_hi), loss="cauchy", f_scale=0.2).x, step_blocks)
+    x1 = least_squares(stage1, s0, bounds=(s_lo, s_hi), loss="cauchy", f_scale=0.2).x
+    step = _unpack(x1, step_blocks)
 
     def stage2(y: np.ndarray) -> np.ndarray:
         return np.log(predict(prep, _arrays_for(prep, layout, family, step, _unpack(y, ttft_blocks)))[1] / ttft)
 
     start = np.concatenate([prefill_like_decode(step)[b[0]] for b in ttft_blocks])
-    second = _unpack(least_squares(stage2, np.clip(start, t_lo, t_hi), bounds=(t_lo, t_hi), loss="cauchy",
-                                   f_scale=0.2).x, ttft_blocks)
+    x2 = least_squares(stage2, np.clip(start, t_lo, t_hi), bounds=(t_lo, t_hi), loss="cauchy", f_scale=0.2).x
+    second = _unpack(x2, ttft_blocks)
     per_family = {f: {"bandwidth_fraction": float(step["bandwidth_fraction"][i]),
                       "compute_fraction": float(step["compute_fraction"][i]),
                       "prefill_compute_fraction": float(second["prefill_compute_fraction"][i])}
@@ -516,7 +519,51 @@ def fit(prep: Prepared, catalogue: Catalogue | None = None) -> Fit:
                       "burst_coefficient": float(second["burst_coefficient"][j]),
                       "burst_exponent": BURST_EXPONENT, "burst_output_exponent": BURST_OUTPUT_EXPONENT}
                   for j, e in enumerate(layout.engines)}
-    return Fit(per_family, shared, per_engine, len(prep.rows), accelerators)
+    warnings = _fit_warnings(prep, layout, family, (x1, step_blocks, s_lo, s_hi), (x2, ttft_blocks, t_lo, t_hi))
+    return Fit(per_family, shared, per_engine, len(prep.rows), accelerators, warnings)
+
+
+FAMILY_NAMES = {b[0] for b in (*Layout.FAMILY, *Layout.PREFILL)}
+ENGINE_NAMES = {b[0] for b in (*Layout.ENGINE_STEP, *Layout.ENGINE)}
+
+ROWS_PER_PARAMETER = 5
+"""Fewer measured rows than this per fitted parameter of a group (a silicon family, an engine) and the fit warns:
+the parameters are then hardly determined by the data."""
+
+
+def _fit_warnings(prep: Prepared, layout: Layout, family: np.ndarray,
+                  *stages: tuple[np.ndarray, list[tuple[str, float, float, float, int]], np.ndarray, np.ndarray]
+                  ) -> list[str]:
+    """Warnings a calibration prints: groups with too few rows for their parameters, values at a bound."""
+    out = []
+    per_family = len(Layout.FAMILY) + len(Layout.PREFILL)
+    for i, fam in enumerate(layout.families):
+        n = int(np.sum(family == i))
+        if n < ROWS_PER_PARAMETER * per_family:
+            out.append(f"only {n} rows of the {fam} family for its {per_family} fractions: they are barely "
+                       f"determined; add measurements or keep the catalogue's")
+    per_engine = len(Layout.ENGINE_STEP) + len(Layout.ENGINE)
+    for engine in layout.engines:
+        n = sum(r.engine == engine for r in prep.rows)
+        if n < ROWS_PER_PARAMETER * per_engine:
+            out.append(f"only {n} {engine} rows for its {per_engine} parameters: they are barely determined")
+    shared = len(Layout.SHARED) + len(Layout.PREFILL_SHARED)
+    if len(prep.rows) < ROWS_PER_PARAMETER * shared:
+        out.append(f"only {len(prep.rows)} rows for {shared} shared parameters")
+    for x, blocks, lo, hi in stages:
+        i = 0
+        for name, _, _, _, count in blocks:
+            for k in range(count):
+                v, low, high = x[i + k], lo[i + k], hi[i + k]
+                span = high - low
+                if v <= low + 1e-3 * span or v >= high - 1e-3 * span:
+                    where = "low" if v <= low + 1e-3 * span else "high"
+                    who = (layout.families[k] if name in FAMILY_NAMES else layout.engines[k]
+                           if name in ENGINE_NAMES else "shared")
+                    out.append(f"{name} ({who}) sits at its {where} bound ({v:.4g}): the data pushes past what "
+                               f"the model allows; read it as a limit, not a measurement")
+            i += count
+    return out
 
 
 def subset(prep: Prepared, mask: np.ndarray) -> Prepared:
@@ -542,7 +589,8 @@ def _predict_with(prep: Prepared, the_fit: Fit, catalogue: Catalogue | None = No
     return predict(prep, efficiency_arrays(effs, prep, cat))
 
 
-def cross_validated(prep: Prepared, catalogue: Catalogue | None = None) -> tuple[np.ndarray, np.ndarray]:
+def cross_validated(prep: Prepared, catalogue: Catalogue | None = None,
+                    progress: Callable[[int, int, str], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-sample predictions, leave one architecture out: each model's rows (DeepSeek-V3 and R1 together) are
     predicted with parameters fitted on all the OTHER models' rows. An accelerator takes its silicon family's
     fitted fractions (GB200 those fitted on B200 rows); one whose family was seen only with the held-out model
@@ -551,14 +599,17 @@ def cross_validated(prep: Prepared, catalogue: Catalogue | None = None) -> tuple
     if len(np.unique(arch)) < 2:
         raise PlannerError(f"leave-one-architecture-out validation needs rows of at least two model architectures; "
                            f"these rows have only {arch[0]}: add rows of another model, or use the catalogue's "
-                           f"efficiencies as they are (--in-sample)")
+                           f"efficiencies as they are (drop --cross-validate)")
     tpot = np.full(len(prep.rows), np.nan)
     ttft = np.full(len(prep.rows), np.nan)
-    for group in np.unique(arch):
+    groups = np.unique(arch)
+    for done, group in enumerate(groups, 1):
         held = arch == group
         the_fit = fit(subset(prep, ~held), catalogue)
         t, f = _predict_with(subset(prep, held), the_fit, catalogue)
         tpot[held], ttft[held] = t, f
+        if progress is not None:
+            progress(done, len(groups), f"held out {group}")
     return tpot, ttft
 
 
@@ -579,13 +630,15 @@ class Report:
                 "skipped": sum(self.skipped.values()), "method": self.method}
 
 
-def validate(loaded: Loaded, catalogue: Catalogue | None = None, out_of_sample: bool = True) -> Report:
-    """Compare predictions with measurements. ``out_of_sample``: leave-one-architecture-out fits (see
-    ``cross_validated``); otherwise the catalogue's efficiencies as they stand."""
+def validate(loaded: Loaded, catalogue: Catalogue | None = None, out_of_sample: bool = False,
+             progress: Callable[[int, int, str], None] | None = None) -> Report:
+    """Compare predictions with measurements: by default the shipped model (the catalogue's efficiencies, user
+    catalogues included) as every plan uses it; ``out_of_sample``: leave-one-architecture-out refits (see
+    ``cross_validated``), how well the model carries over to a model it was not fitted on."""
     prep = prepare(loaded.rows, catalogue)
     cat = catalogue or get_catalogue()
     if out_of_sample:
-        tpot, ttft = cross_validated(prep, catalogue)
+        tpot, ttft = cross_validated(prep, catalogue, progress)
         method = "leave-one-architecture-out"
     else:
         effs = [cat.efficiency(r.accelerator, r.engine) for r in prep.rows]
@@ -646,13 +699,17 @@ def calibration_entries(the_fit: Fit, source: str) -> dict[str, Any]:
     return {"default": default, "per_accelerator": per_acc, "engines": engines}
 
 
-def calibrate(loaded: Loaded, catalogue: Catalogue | None = None, source: str = "calibration") -> dict[str, Any]:
-    """Fit every parameter to ``loaded`` and return a user catalogue (``{"efficiency": ...}``) that applies it.
+def calibrate(loaded: Loaded, catalogue: Catalogue | None = None, source: str = "calibration",
+              warn: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Fit every parameter to ``loaded`` and return a user catalogue (``{"efficiency": ...}``) that applies it;
+    ``warn`` receives each of the fit's warnings (too few rows for a group's parameters, a value at a bound).
     With rows from several engines, an ``any`` engine entry is fitted on them pooled (used when a plan names no
     engine), and its per-layer overhead is also the default's."""
     prep = prepare(loaded.rows, catalogue)
     the_fit = fit(prep, catalogue)
     entries = calibration_entries(the_fit, source)
+    for warning in the_fit.warnings:
+        warn(warning)
     if len(the_fit.per_engine) > 1:
         pooled = fit(Prepared([replace(r, engine="any") for r in prep.rows], prep.batch, prep.decode, prep.prefill,
                               prep.rates), catalogue)

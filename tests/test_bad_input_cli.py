@@ -207,11 +207,12 @@ CASES: dict[str, Case] = {
     "validate: a fraction of a token":
         lambda t: (["validate", _csv(t, MEASURED_HEADER + MEASURED_ROWS.replace(",1024,", ",0.001,", 1))],
                    ("measured.csv:2", "isl", "at least 1")),
-    "validate --json: one architecture cannot be left out":
-        lambda t: (["validate", "--json", _csv(t, MEASURED_HEADER + MEASURED_ROWS.split("qwen")[0])],
-                   ("at least two model architectures", "--in-sample")),
-    "validate --in-sample: no usable rows":
-        lambda t: (["validate", "--in-sample", _csv(t, MEASURED_HEADER + MEASURED_ROWS.replace("h100", "tpu-v9"))],
+    "validate --cross-validate --json: one architecture cannot be left out":
+        lambda t: (["validate", "--cross-validate", "--json",
+                    _csv(t, MEASURED_HEADER + MEASURED_ROWS.split("qwen")[0])],
+                   ("at least two model architectures", "drop --cross-validate")),
+    "validate: no usable rows":
+        lambda t: (["validate", _csv(t, MEASURED_HEADER + MEASURED_ROWS.replace("h100", "tpu-v9"))],
                    ("no row whichwall can model", "tpu-v9")),
     "calibrate: missing columns": lambda t: (["calibrate", _csv(t, "a,b\n1,2\n")], ("missing columns", "isl")),
     "calibrate -o: output exists":

@@ -95,6 +95,6 @@ def test_an_oversized_table_is_refused_before_it_is_read(tmp_path: Path) -> None
 
 def test_validation_of_one_architecture_says_what_to_do() -> None:
     one = fidelity.parse_measurements(MEASURED_HEADER + MEASURED_ROWS.split("qwen")[0], "table")
-    with pytest.raises(PlannerError, match=r"at least two model architectures.*--in-sample"):
-        fidelity.validate(one)
+    with pytest.raises(PlannerError, match=r"at least two model architectures.*drop --cross-validate"):
+        fidelity.validate(one, out_of_sample=True)
     assert fidelity.validate(one, out_of_sample=False).rows == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 import yaml
@@ -12,12 +13,14 @@ from rich.table import Table
 
 from planner import fidelity, files
 from planner.catalogue import get_catalogue
+from whichwall.search_cmd import _progress
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     cat = get_catalogue(args.catalogue or ())
     loaded = fidelity.load_measurements(args.measurements, cat)
-    report = fidelity.validate(loaded, cat, out_of_sample=not args.in_sample)
+    with _progress("cross-validating", args.cross_validate and not args.json) as step:
+        report = fidelity.validate(loaded, cat, out_of_sample=args.cross_validate, progress=step)
     if args.json:
         print(json.dumps(report.summary()))
         return 0
@@ -38,13 +41,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     cat = get_catalogue(args.catalogue or ())
+    out = files.check_target(args.output, (".yaml", ".yml"), "a YAML user catalogue", args.force) \
+        if args.output else None  # before the fit: a bad output fails fast
     loaded = fidelity.load_measurements(args.measurements, cat)
-    data: dict[str, Any] = fidelity.calibrate(loaded, cat, source=f"whichwall calibrate {args.measurements}")
+    warnings: list[str] = []
+    with _progress("fitting", True) as step:
+        step(0, 1, f"{len(loaded.rows)} rows")
+        data: dict[str, Any] = fidelity.calibrate(loaded, cat, source=f"whichwall calibrate {args.measurements}",
+                                                  warn=warnings.append)
+    for warning in warnings:
+        print(f"whichwall: warning: {warning}", file=sys.stderr)
     text = ("# whichwall user catalogue: efficiencies fitted by `whichwall calibrate`.\n"
             "# Use it with --catalogue FILE, WHICHWALL_CATALOGUE=FILE, or the Excel add-in's catalogue setting.\n"
             + yaml.safe_dump(data, sort_keys=False, width=120, default_flow_style=None))
-    if args.output:
-        out = files.check_target(args.output, (".yaml", ".yml"), "a YAML user catalogue", args.force)
+    if out is not None:
         files.write_atomic(out, text, force=args.force)
         print(f"wrote {args.output}: efficiencies fitted to {len(loaded.rows)} rows")
     else:
@@ -59,8 +69,9 @@ def register(sub: Any) -> None:
                    "accelerator, engine, dtype, tp, isl, osl, concurrency, ttft_ms, tpot_ms)")
     v.add_argument("--json", action="store_true", help="print one JSON line: tpot_mape_median, ttft_mape_median, "
                    "floor_violations, rows")
-    v.add_argument("--in-sample", action="store_true", help="use the catalogue's efficiencies as they are instead "
-                   "of leave-one-architecture-out fits")
+    v.add_argument("--cross-validate", action="store_true", help="refit leaving one model architecture out at a "
+                   "time and predict it (how well the model carries over to models it was not fitted on) instead of "
+                   "checking the shipped model as plans use it")
     v.add_argument("--catalogue", action="append", metavar="FILE", help="extra catalogue file; repeatable")
     v.set_defaults(func=cmd_validate)
 
