@@ -25,6 +25,8 @@ SMALLEST_FRACTION = 1e-3
 Fraction = Annotated[float, Field(ge=SMALLEST_FRACTION, le=1, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, le=MAX_SIZE, allow_inf_nan=False)]
 Exponent = Annotated[float, Field(ge=-2, le=3, allow_inf_nan=False)]
+GrowthExponent = Annotated[float, Field(ge=0, le=3, allow_inf_nan=False)]
+"""An exponent of how a wait grows with the batch: never negative (the SLO batch's bisection needs TTFT to grow)."""
 
 ENGINES = ("any", "trtllm", "vllm", "sglang")
 """Serving engines with their own fitted behaviour; ``any`` is the fit pooled over all engines."""
@@ -59,7 +61,7 @@ class Efficiency(BaseModel):
     sequence_overhead_s: NonNegative = 0.0
     request_overhead_s: NonNegative = 0.0
     burst_coefficient: NonNegative = 0.0
-    burst_exponent: Exponent = 1.0
+    burst_exponent: GrowthExponent = 1.0
     burst_output_exponent: Exponent = 0.0
     expert_bandwidth_fraction: Fraction = 1.0
     expert_compute_fraction: Fraction = 1.0
@@ -107,7 +109,7 @@ class EfficiencyEntry(BaseModel):
     sequence_overhead_us: NonNegative | None = None
     request_overhead_ms: NonNegative | None = None
     burst_coefficient: NonNegative | None = None
-    burst_exponent: Exponent | None = None
+    burst_exponent: GrowthExponent | None = None
     burst_output_exponent: Exponent | None = None
     expert_bandwidth_fraction: Fraction | None = None
     expert_compute_fraction: Fraction | None = None

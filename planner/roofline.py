@@ -56,7 +56,7 @@ def experts_touched(model: Model, tokens: np.ndarray | float) -> np.ndarray:
     if not model.moe:
         return n * 0.0
     e, k = model.moe.experts, model.moe.experts_per_token
-    return e * -np.expm1(n * np.log1p(-k / e)) if k < e else np.full_like(n, float(e))
+    return e * -np.expm1(n * np.log1p(-k / e)) if k < e else np.where(n > 0, float(e), 0.0)
 
 
 def weight_bytes(model: Model, dtype: str = "bf16") -> float:

@@ -21,10 +21,10 @@ import pytest
 import yaml
 from _bad_input import ACCELERATOR, MODEL, SPEC, assert_refused, run_cli, sha256, snapshot, write_spec, write_yaml
 
+from planner import files
 from planner.catalogue import CATALOGUE_ENV, get_catalogue
 from planner.errors import PlannerError
 from planner.spec import spec_from_data
-from whichwall import fidelity_cmd
 from workbook import export as X
 from workbook.build import ACC_CAPACITY, workbook_bytes
 from workbook.cache import sheet_parts
@@ -304,15 +304,16 @@ def test_a_file_that_appears_during_the_build_is_not_overwritten(tmp_path: Path,
 
 
 def test_calibrate_output_interrupted_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`whichwall calibrate -o` (like search and sweep tables) writes through planner.files.write_atomic."""
     out = tmp_path / "fit.yaml"
     out.write_text("# the planner's previous fit\n")
     before = snapshot(tmp_path)
-    _half_then_die(monkeypatch, fidelity_cmd)
+    _half_then_die(monkeypatch, files)
     with pytest.raises(Interrupted):
-        fidelity_cmd._write_new(out, yaml.safe_dump({"efficiency": {}}) * 100, force=True)
+        files.write_atomic(out, yaml.safe_dump({"efficiency": {}}) * 100, force=True)
     assert snapshot(tmp_path) == before and not _temps(tmp_path)
     monkeypatch.undo()
-    fidelity_cmd._write_new(out, "efficiency: {}\n", force=True)
+    files.write_atomic(out, "efficiency: {}\n", force=True)
     assert out.read_text() == "efficiency: {}\n" and not _temps(tmp_path)
 
 
@@ -333,7 +334,7 @@ def test_planning_from_a_workbook_never_modifies_it(tmp_path: Path, capsys: pyte
 def test_sweep_csv_text_cannot_run_as_a_formula() -> None:
     """A CSV opened in a spreadsheet runs '=...' as a formula: whichwall prefixes such text with an apostrophe and
     leaves numbers (negative ones included) alone."""
-    from whichwall.search_cmd import _csv_value
+    from whichwall.tables import csv_value as _csv_value
 
     assert _csv_value("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
     assert _csv_value("@SUM(A1)") == "'@SUM(A1)"

@@ -20,13 +20,13 @@ from planner.catalogue import builtin_catalogue
 from planner.errors import PlannerError
 from planner.roofline import decode_step, kv_bytes_per_sequence
 from planner.topology import (
+    check_tp,
     kv_bytes_per_sequence_per_gpu,
+    layouts,
     max_batch,
     memory_used_bytes,
     replicas_needed,
     reserve_bytes,
-    check_tp,
-    layouts,
     smallest_tp,
     tp_choices,
     usable_bytes,

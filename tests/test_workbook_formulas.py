@@ -12,19 +12,30 @@ import zipfile
 import openpyxl
 import pytest
 
+from planner import walls as W
 from planner.catalogue import builtin_catalogue
 from planner.plan import evaluate
 from planner.spec import default_spec
-from tests.workbook_cases import ALL_WALLS, CASES, all_names, mismatches, spec, walls_covered
+from tests.workbook_cases import (
+    ALL_WALLS,
+    CASES,
+    all_names,
+    mismatches,
+    roofline_mismatches,
+    rules_covered,
+    spec,
+    walls_covered,
+)
 from workbook import formulas as F
 from workbook.build import INPUT_NAMES, build, workbook_bytes
 from workbook.evaluate import FUNCTIONS, Evaluator, XLError, cells_of, functions_used
 
-REQUIRED_NAMES = ("model", "gpu", "dtype", "tp", "qps", "input_tokens", "output_tokens", "ttft_slo_ms",
-                  "tpot_slo_ms", "budget_usd_month", "decode_floor_ms", "binding_wall")
+REQUIRED_NAMES = ("model", "gpu", "dtype", "tp", "pp", "ep", "qps", "input_tokens", "output_tokens", "ttft_slo_ms",
+                  "tpot_slo_ms", "budget_usd_month", "decode_floor_ms", "binding_wall", "next_wall", "feasible")
 
 EXCEL_2010 = {"IF", "AND", "OR", "NOT", "MIN", "MAX", "INT", "ABS", "CEILING", "FLOOR", "LN", "LOG10", "EXP",
-              "INDEX", "MATCH", "ISNUMBER", "ISTEXT", "NA", "VALUE", "OFFSET", "COUNTA"}
+              "INDEX", "MATCH", "ISNUMBER", "ISTEXT", "NA", "VALUE", "OFFSET", "COUNTA", "COUNT", "MOD"}
+"""Functions of Excel 2010 that LibreOffice 7.4 and Google Sheets also have (no _xlfn. prefix in the file)."""
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +48,32 @@ def _named(b, name):
     return b.values[sheet][addr.replace("$", "")]
 
 
-def test_the_spread_covers_every_wall():
+def _lookup(b):
+    """``lookup(name)``: a built plan's value of a defined name (a list for a column)."""
+    def lookup(key):
+        sheet, _, ref = b.book.names[key].partition("!")
+        first, _, last = ref.replace("$", "").partition(":")
+        if not last:
+            return b.values[sheet][first]
+        letter, r1 = re.match(r"([A-Z]+)(\d+)", first).groups()
+        r2 = int(re.match(r"[A-Z]+(\d+)", last).group(1))
+        return [b.values[sheet].get(f"{letter}{r}", b.book.cells[sheet].get(f"{letter}{r}"))
+                for r in range(int(r1), r2 + 1)]
+    return lookup
+
+
+def test_the_spread_covers_every_wall_rule_and_layout():
     assert walls_covered() == ALL_WALLS, "the spread of specs must make each of the five walls bind"
+    assert {rule for rule, _ in rules_covered()} == set(range(1, 7)), "each binding rule 1-6 must name a wall"
+    assert {wall for rule, wall in rules_covered() if rule == 6} >= set(W.RESOURCE_WALLS)
+    results = {n: evaluate(spec(n)) for n in CASES}
+    assert any(r.pp > 1 and r.tp * r.pp > 8 and spec(n).tp is None and spec(n).pp is None
+               for n, r in results.items()), "a plan spanning hosts with tp and pp left to auto"
+    assert any(r.ep > 1 and spec(n).ep is None for n, r in results.items()), "expert parallelism chosen by auto"
+    assert any(spec(n).ep is not None for n in CASES) and any(spec(n).pp is not None for n in CASES)
+    assert any(r.replicas is None for r in results.values()), "a plan that cannot run"
+    assert any(not r.values["max_batch_memory"] and spec(n).tp is None for n, r in results.items()), (
+        "nothing fits at any layout")
 
 
 @pytest.mark.parametrize("name", all_names())
@@ -47,11 +82,15 @@ def test_every_result_equals_the_planner(built, name):
     problems, worst = mismatches(b.result, lambda key: _named(b, key))
     assert not problems, "\n".join(problems)
     assert worst <= 1e-12
+    errors = [(sheet, coord, v) for sheet, cells in b.values.items() for coord, v in cells.items()
+              if isinstance(v, XLError)]
+    assert not errors, errors[:5]
 
 
 def test_every_planner_value_has_a_named_result_on_the_plan_sheet(built):
     b = built["default"]
-    for key in b.result.values:
+    extra = [f"util_{k}" for k in F.WALL_KEYS.values()] + [f"split_{k}" for k in F.SPLIT_KEYS.values()]
+    for key in [*b.result.values, *extra, "binding_wall", "binding_rule", "next_wall", "feasible"]:
         assert key in F.RESULT_FORMULAS, f"planner value {key!r} has no formula in workbook/formulas.py"
         assert b.book.names[key].startswith("Plan!"), key
 
@@ -63,25 +102,47 @@ def test_result_cells_hold_the_one_formula_from_the_table(built):
         assert wb[sheet][addr.replace("$", "")].value == "=" + formula, key
 
 
+def _every_formula(wb) -> list[tuple[str, str]]:
+    """(where, formula) of every formula in a workbook: cells, defined names, validations, conditional formats."""
+    out = [(f"{ws.title}!{cell.coordinate}", cell.value) for ws in wb.worksheets for row in ws.iter_rows()
+           for cell in row if cell.data_type == "f"]
+    out += [(f"name {name}", dn.attr_text) for name, dn in wb.defined_names.items()]
+    for ws in wb.worksheets:
+        out += [(f"{ws.title} validation", dv.formula1) for dv in ws.data_validations.dataValidation if dv.formula1]
+        out += [(f"{ws.title} format", f) for cf in ws.conditional_formatting for r in cf.rules for f in r.formula]
+    return out
+
+
 def test_formulas_use_only_functions_every_spreadsheet_has(built):
+    used: set[str] = set()
     for b in (built["default"], built["mla-h200-auto"]):
-        for ws in b.book.wb.worksheets:
+        wb = openpyxl.load_workbook(io.BytesIO(b.to_bytes()))
+        for where, text in _every_formula(wb):
+            text = text.strip('"') if where.endswith("validation") and text.startswith('"') else text
+            found = functions_used("=" + text)
+            assert found <= EXCEL_2010, (where, text)
+            assert not re.search(r"_xlfn|XLOOKUP|LET\(|LAMBDA|MINIFS|MAXIFS|CEILING\.|\[|\{", text), (where, text)
+            used |= found
+        for ws in wb.worksheets:  # no array (CSE) formulas
             for row in ws.iter_rows():
                 for cell in row:
-                    if cell.data_type != "f":
-                        continue
-                    text = cell.value
-                    assert functions_used(text) <= EXCEL_2010, (ws.title, cell.coordinate, text)
-                    assert not re.search(r"_xlfn|XLOOKUP|LET\(|LAMBDA|CEILING\.|\[", text), text
+                    assert type(cell.value).__name__ != "ArrayFormula", (ws.title, cell.coordinate)
+    assert used == set(F.FUNCTIONS_USED), "workbook/formulas.py's FUNCTIONS_USED must list exactly what is used"
+    for name in F.FUNCTIONS_USED:
+        assert re.search(rf"\b{name}\b", F.__doc__ or ""), f"the formulas.py docstring must name {name}"
     assert set(FUNCTIONS) <= EXCEL_2010
+    assert used - {"OFFSET", "COUNTA"} <= set(FUNCTIONS), "the in-process evaluator must compute every cell function"
 
 
 def test_required_defined_names_resolve_to_the_right_cells():
     wb = openpyxl.load_workbook(io.BytesIO(workbook_bytes(default_spec())))
     labels = {"model": "model", "gpu": "accelerator", "dtype": "weight dtype", "tp": "tensor parallel in use (tp)",
+              "pp": "pipeline stages in use (pp)", "ep": "expert parallel in use (ep)",
               "qps": "traffic", "input_tokens": "input tokens", "output_tokens": "output tokens",
               "ttft_slo_ms": "TTFT SLO", "tpot_slo_ms": "TPOT SLO", "budget_usd_month": "budget",
-              "decode_floor_ms": "decode floor (batch 1, no context)", "binding_wall": "binding wall"}
+              "decode_floor_ms": "decode floor (batch 1, no context)", "binding_wall": "binding wall",
+              "next_wall": "next wall (the binding one relaxed)",
+              "feasible": "feasible (serves the traffic within budget)"}
     for name in REQUIRED_NAMES:
         dn = wb.defined_names[name]
         (sheet, ref), = dn.destinations
@@ -93,7 +154,8 @@ def test_required_defined_names_resolve_to_the_right_cells():
     for field, name in INPUT_NAMES.items():
         (_, ref), = wb.defined_names[name].destinations
         value = plan[ref.replace("$", "")].value
-        assert value == (getattr(spec0, field) if field != "name" else spec0.name), field
+        want = getattr(spec0, field)
+        assert value == ("auto" if want is None and field in ("tp", "pp", "ep") else want), field
 
 
 def test_a_reader_that_does_not_compute_sees_every_number(tmp_path):
@@ -144,11 +206,18 @@ def test_chart_validations_and_highlights_are_in_the_file():
         charts = [n for n in zf.namelist() if n.startswith("xl/charts/chart")]
         assert charts, "no chart part"
         chart = zf.read(charts[0]).decode()
-    assert len(re.findall(r"<(?:c:)?ser>", chart)) == 3 and len(re.findall(r"logBase val=\"10\"", chart)) == 2
+    assert len(re.findall(r"<(?:c:)?ser>", chart)) == 4 and len(re.findall(r"logBase val=\"10\"", chart)) == 2
+    assert "the plan's operating batch" in chart  # the operating point is marked, as its own series
     wb = openpyxl.load_workbook(io.BytesIO(data))
+    (sheet, ref), = wb.defined_names["operating_point_intensity"].destinations
+    assert f"{sheet}!{ref}" in chart.replace("'", "")
     plan = wb["Plan"]
     sources = {dv.formula1 for dv in plan.data_validations.dataValidation}
-    assert {"model_ids", "accelerator_ids", "dtype_ids"} <= sources
+    assert {"model_ids", "accelerator_ids", "dtype_ids", "tp_choice_list"} <= sources
+    assert "OFFSET" in wb.defined_names["tp_choice_list"].attr_text
+    for ws in (plan, wb["Roofline"]):  # each prints on one page
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == ws.page_setup.fitToHeight == 1
+        assert ws.print_area
     assert any(dv.type == "whole" for dv in plan.data_validations.dataValidation)
     assert any(dv.type == "decimal" for dv in plan.data_validations.dataValidation)
     rules = [r for cf in plan.conditional_formatting for r in cf.rules]
@@ -200,23 +269,116 @@ def test_catalogue_model_formulas_match_the_planner(built):
             assert ws_vals[f"{letter}{row}"] == want, (model.id, col.key)
 
 
-def test_automatic_tp_is_the_planners_choice(built):
-    for name in ("gb200-auto", "mla-h200-auto", "amd-mixtral", "tpu-v5p-gemma"):
+def test_automatic_layout_is_the_planners_choice(built):
+    for name in ("gb200-auto", "mla-h200-auto", "amd-mixtral", "tpu-v5p-gemma", "405b-across-hosts", "nothing-fits",
+                 "auto-nearest-miss", "pp-given", "ep-given"):
         b = built[name]
-        assert spec(name).tp is None
-        assert _named(b, "tp") == b.result.tp
-        assert b.book.wb["Plan"][b.book.names["tp_input"].split("!")[1].replace("$", "")].value == "auto"
+        s = spec(name)
+        for key in ("tp", "pp", "ep"):
+            assert _named(b, key) == getattr(b.result, key), (name, key)
+            cell = b.book.wb["Plan"][b.book.names[f"{key}_input"].split("!")[1].replace("$", "")].value
+            assert cell == ("auto" if getattr(s, key) is None else getattr(s, key)), (name, key)
 
 
-def test_unrolled_bisections_are_long_enough():
-    from planner.plan import BATCH_SEARCH_LIMIT
+def _candidates(b) -> list[dict]:
+    """The candidate table's rows as {column: value}."""
+    rows = []
+    cols = {c.key: b.book.names[f"cand_{c.key}"] for c in F.CANDIDATE_COLUMNS if f"cand_{c.key}" in b.book.names}
+    for i in range(F.CANDIDATES):
+        row = {}
+        for key, ref in cols.items():
+            sheet, _, rng = ref.partition("!")
+            letter, first = re.match(r"\$([A-Z]+)\$(\d+)", rng).groups()
+            row[key] = b.values[sheet].get(f"{letter}{int(first) + i}")
+        rows.append(row)
+    return rows
+
+
+@pytest.mark.parametrize("name", ["gb200-auto", "405b-across-hosts", "ep-given", "pp-given", "weights-dont-fit",
+                                  "hopper-pcie"])
+def test_the_candidate_table_is_the_planners_search(built, name):
+    """Every candidate the inputs allow is one of planner.topology.layouts' rows, in its order, with the evaluator's
+    largest batch that fits, SLO batch, operating batch, cost, times and verdict."""
+    from planner import evaluator as E
+    from planner.catalogue import get_catalogue
+    from planner.plan import plan_option
+    from planner.topology import tp_choices
+
+    b, s = built[name], spec(name)
+    cat = get_catalogue()
+    model, acc = cat.model(s.model), cat.accelerator(s.accelerator)
+    price = s.usd_per_gpu_hour or acc.usd_per_gpu_hour
+    option = plan_option(s, model, acc, cat.efficiency(acc.id, s.engine), price)
+    rows = E.build(model, s, [option])
+    E.operate(rows)
+    m = {k: v.reshape(-1) for k, v in E.operating_metrics(rows).items()}
+    table = [r for r in _candidates(b) if r["active"] is True]
+    assert [(r["tp"], r["pp"], r["ep"]) for r in table] == [tuple(x) for x in option.layouts.tolist()]
+    for i, r in enumerate(table):
+        want = {"b_mem": rows["b_mem"][i, 0], "b_slo": rows["b_slo"][i, 0], "b_op": rows["b_op"][i, 0],
+                "tpot_ms": m["tpot_ms"][i], "ttft_ms": m["ttft_ms"][i], "meets": bool(m["meets_slos"][i]),
+                "tpot1_ms": rows["tpot1_ms"][i, 0], "ttft1_ms": rows["ttft1_ms"][i, 0],
+                "pre_total_s": rows["pre_total_s"][i, 0], **{k: rows[k][i, 0] for k in ("m0", "m1", "me", "c1",
+                                                                                         "n0", "n1")}}
+        if m["replicas"][i] == m["replicas"][i]:
+            want |= {"replicas": m["replicas"][i], "gpus": m["gpus"][i], "usd_month": m["usd_month"][i]}
+        for key, value in want.items():
+            assert r[key] == pytest.approx(value, rel=1e-12, abs=1e-300), (name, i, key)
+    assert all(r["tp"] in tp_choices(model, acc) for r in table)
+    # the chosen row's operating point: which SLO caps the batch (evaluator.operate), the rule and the wall
+    i = [tuple(x) for x in option.layouts.tolist()].index((b.result.tp, b.result.pp, b.result.ep))
+    assert _named(b, "op_ttft_caps") == bool(rows["ttft_caps"][i, 0])
+    assert _named(b, "op_rule") == m["rule"][i] and _named(b, "op_wall") == W.WALLS[int(m["wall"][i])]
+
+
+def test_tp_slots_are_the_sizes_engines_run(built):
+    from planner.catalogue import get_catalogue
+    from planner.topology import TP_SLOTS, tp_choices
+
+    cat = get_catalogue()
+    for name in ("default", "gb200-auto", "hopper-pcie", "text-inputs", "tpu-v6e-qwen3", "mla-h200-auto"):
+        b, s = built[name], spec(name)
+        sheet, _, rng = b.book.names["tp_slot_tp"].partition("!")
+        letter, first = re.match(r"\$([A-Z]+)\$(\d+)", rng).groups()
+        slots = [b.values[sheet][f"{letter}{int(first) + k}"] for k in range(TP_SLOTS)]
+        want = tp_choices(cat.model(s.model), cat.accelerator(s.accelerator))
+        assert [x for x in slots if x != F.NA_TEXT] == want, name
+
+
+def test_the_searches_are_long_enough_and_find_the_bisections_batch():
+    """17 binary digits reach BATCH_SEARCH_LIMIT; for any monotone test (the SLO times grow with the batch) the
+    digit-by-digit search finds the batch planner.evaluator.bisect finds; the crossover ladder has room for the
+    slowest bisection."""
+    import numpy as np
+
+    from planner.evaluator import BATCH_SEARCH_LIMIT, bisect
     from planner.roofline import CROSSOVER_SEARCH_LIMIT
 
-    for limit, steps in ((BATCH_SEARCH_LIMIT, F.SLO_LADDER_STEPS), (CROSSOVER_SEARCH_LIMIT, F.CROSSOVER_LADDER_STEPS)):
-        lo, hi, n = 1, limit, 0
-        while hi - lo > 1:
-            lo, hi, n = lo, (lo + hi) // 2, n + 1  # the slowest shrink: always keep the upper half
-        assert n <= steps
+    assert sum(F.SLO_BITS) >= BATCH_SEARCH_LIMIT and len(F.SLO_BITS) == 17 and F.SLO_BITS[-1] == 1
+    thresholds = [0, 1, 2, 3, 188, 189, 1000, 32767, 32768, 32769, 65535, BATCH_SEARCH_LIMIT, 10**9]
+    found = bisect(lambda b: b <= np.array(thresholds, dtype=float)[:, None], len(thresholds))[:, 0]
+    for t, want in zip(thresholds, found, strict=True):
+        b = 0
+        for bit in F.SLO_BITS:
+            if b + bit <= BATCH_SEARCH_LIMIT and b + bit <= t:
+                b += bit
+        assert b == want, t
+    lo, hi, n = 1, CROSSOVER_SEARCH_LIMIT, 0
+    while hi - lo > 1:
+        lo, hi, n = lo, (lo + hi) // 2, n + 1  # the slowest shrink: always keep the upper half
+    assert n <= F.CROSSOVER_LADDER_STEPS
+
+
+def test_shared_parses_equal_the_formula_text(built):
+    """The builder tells the evaluator which cells repeat one formula (shapes); evaluating the file's own text,
+    cell by cell, gives the same values."""
+    for name in ("default", "gb200-auto", "nothing-fits"):
+        b = built[name]
+        wb = openpyxl.load_workbook(io.BytesIO(b.to_bytes()))
+        again = Evaluator(*cells_of(wb)).evaluate_all()
+        for sheet, cells in b.values.items():
+            for coord, value in cells.items():
+                assert again[sheet][coord] == value, (name, sheet, coord)
 
 
 # ---------------------------------------------------------------------------------------------- the evaluator
@@ -242,6 +404,20 @@ def test_evaluator_follows_spreadsheet_semantics():
     assert _ev("CEILING(2.1,1)+INT(-2.5)") == 0
     assert _ev("NA()+1") == XLError("#N/A")
     assert _ev('"a"&1&TRUE') == "a1TRUE"
+    assert _ev("MOD(7,3)") == 1 and _ev("MOD(-7,3)") == 2 and _ev("MOD(7,-3)") == -2
+    assert _ev("MOD(1,0)") == XLError("#DIV/0!")
+    assert _ev("COUNT(col)", B1="t", B2=3, B3=True) == 1
+    assert _ev('MIN(col)', B1="", B2=5, B3="n/a") == 5
+
+
+def test_evaluator_moves_relative_references_of_a_shared_formula():
+    cells = {"S": {"A1": 1, "A2": 2, "A3": 3, "B1": "=A1*10+$A$1", "B2": "=A2*10+$A$1", "B3": "=A3*10+$A$1",
+                   "C3": "=B$1+A3"}}
+    shapes = {("S", "B1"): "b", ("S", "B2"): "b", ("S", "B3"): "b"}
+    for given in (shapes, None):
+        ev = Evaluator(cells, {}, given)
+        assert [ev.value("S", f"B{r}") for r in (1, 2, 3)] == [11, 21, 31]
+        assert ev.value("S", "C3") == 14
 
 
 def test_cases_are_real_ids():
@@ -249,3 +425,71 @@ def test_cases_are_real_ids():
     for kw in CASES.values():
         cat.model(kw["model"])
         cat.accelerator(kw["accelerator"])
+
+
+@pytest.mark.parametrize("name", all_names())
+def test_the_roofline_sheet_equals_the_planner(built, name):
+    """The Roofline sweep (the plan's layout at microbatch 1…1024 and at the operating batch), the roof and the
+    prefill point, from the planner's evaluator, roofline and topology."""
+    b = built[name]
+
+    problems, _ = roofline_mismatches(b.result, _lookup(b), rel=1e-12)
+    assert not problems, "\n".join(problems)
+
+
+def _perturbations():
+    """(what, case, patch(monkeypatch)) : a formula changed the way a careless edit would; the comparison with the
+    planner must catch each."""
+    def hops_without_latency(mp):
+        real = F.extra_network_s
+        mp.setattr(F, "extra_network_s", lambda tokens, tp, pp, ep, link, lat, hop, hop_lat: real(
+            tokens, tp, pp, ep, link, lat, hop, "0"))
+
+    def no_all_to_all(mp):
+        real = F.extra_network_s
+        mp.setattr(F, "extra_network_s", lambda tokens, tp, pp, ep, *rest: real(tokens, tp, pp, "1", *rest))
+
+    def bandwidth_not_relaxed(mp):
+        mp.setattr(F, "RELAXATION", tuple(F.Quantity(q.name, q.label, q.unit, "1", q.fmt)
+                                          if q.name == "relax_bandwidth" else q for q in F.RELAXATION))
+
+    def most_expensive_first(mp):
+        mp.setattr(F, "CHOICE", tuple(F.Quantity(q.name, q.label, q.unit, q.formula.replace("MIN(", "MAX("), q.fmt)
+                                      if q.name == "rank_usd_min" else q for q in F.CHOICE))
+
+    def burst_from_zero(mp):
+        mp.setattr(F, "burst", lambda b: f"IF({b}>1,eff_burst_coefficient*{b}^eff_burst_exponent*burst_scale,0)")
+
+    def floor_reads_the_whole_table(mp):  # the crossover and the roofline's intensities stop being strict
+        mp.setattr(F, "gathered_embedding_bytes", lambda tokens: "0")
+
+    def sweep_without_pipeline(mp):
+        real = F.sweep_row
+        mp.setattr(F, "sweep_row", lambda c: {**real(c), "tokens_per_s": real(c)["tokens_per_s"].replace(
+            "op_pp/", "1/")})
+
+    def kv_split_over_every_gpu(mp):
+        real = F.candidate_row
+        mp.setattr(F, "candidate_row", lambda c, s, layout=None: {**real(c, s, layout), "kv_split": c("tp")})
+
+    return [
+        ("pipeline hops without their latency", "405b-across-hosts", hops_without_latency),
+        ("expert parallelism without its all-to-alls", "gb200-auto", no_all_to_all),
+        ("the next wall without relaxing bandwidth", "hopper-nvl-moe", bandwidth_not_relaxed),
+        ("the most expensive plan", "gb200-auto", most_expensive_first),
+        ("a burst from the first prompt", "ttft-caps", burst_from_zero),
+        ("strict bytes with the whole embedding table", "default", floor_reads_the_whole_table),
+        ("tokens/s of one pipeline stage", "405b-across-hosts", sweep_without_pipeline),
+        ("the KV cache split over every GPU", "tpu-v6e-qwen3", kv_split_over_every_gpu),
+    ]
+
+
+@pytest.mark.parametrize(("what", "name", "patch"), _perturbations(), ids=[p[0] for p in _perturbations()])
+def test_a_perturbed_formula_is_caught(monkeypatch, what, name, patch):
+    """The comparisons are not vacuous: a plausible slip in one mirrored formula makes a result differ."""
+    patch(monkeypatch)
+    b = build(spec(name))
+
+    problems, _ = mismatches(b.result, _lookup(b))
+    roof, _ = roofline_mismatches(b.result, _lookup(b))
+    assert problems or roof, f"{what}: no result differs from the planner"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import zipfile
 
@@ -17,9 +18,18 @@ from workbook.export import load_any_spec
 from workbook.read import read_plan, read_plan_full
 
 
+@functools.lru_cache(maxsize=8)
+def _cached(text: str) -> bytes:
+    return workbook_bytes(PlanSpec.model_validate_json(text))
+
+
+def _plan_bytes(s: PlanSpec) -> bytes:
+    return _cached(s.model_dump_json())
+
+
 def _write(tmp_path, s: PlanSpec, name: str = "plan.xlsx"):
     path = tmp_path / name
-    path.write_bytes(workbook_bytes(s))
+    path.write_bytes(_plan_bytes(s))
     return path
 
 
@@ -53,6 +63,12 @@ def test_hand_edited_inputs_are_read(tmp_path):
         33.5, None, None, "qwen2.5-72b", "+not a formula", 2048)
     _set(path, tp_input="8")
     assert read_plan(path).tp == 8
+    _set(path, tp_input=None, pp_input=4, ep_input="Auto")
+    back = read_plan(path)
+    assert (back.tp, back.pp, back.ep) == (None, 4, None)
+    _set(path, pp_input=" auto ", ep_input="1")
+    back = read_plan(path)
+    assert (back.pp, back.ep) == (None, 1)
 
 
 def test_a_hand_added_accelerator_row_is_read_into_a_catalogue(tmp_path):
@@ -85,6 +101,9 @@ def test_a_hand_added_accelerator_row_is_read_into_a_catalogue(tmp_path):
         ({"qps": -3}, r"qps: Input should be greater than 0"),
         ({"input_tokens": 10.5}, r"input_tokens\) must be a whole number"),
         ({"tp_input": "four"}, r"tp\) must be 'auto' or a whole number"),
+        ({"pp_input": "two"}, r"\(pp\) must be 'auto' or a whole number of stages, got 'two'"),
+        ({"ep_input": 1.5}, r"\(ep\) must be a whole number of GPUs, got 1.5"),
+        ({"pp_input": 0}, r"pp: Input should be greater than or equal to 1"),
         ({"model": None}, r"model\) is empty"),
         ({"dtype": "fp7"}, r"unknown dtype 'fp7'"),
         ({"engine": "tgi"}, r"unknown engine 'tgi'"),
@@ -132,7 +151,7 @@ def test_non_plans_are_refused_clearly(tmp_path):
     with pytest.raises(PlannerError, match="not a whichwall plan workbook"):
         read_plan(other)
     damaged = tmp_path / "damaged.xlsx"
-    data = workbook_bytes(default_spec())
+    data = _plan_bytes(default_spec())
     buf = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(buf, "w") as dst:
         for item in src.infolist():

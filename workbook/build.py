@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -38,7 +38,7 @@ from planner.plan import BATCH_SEARCH_LIMIT, PlanResult, evaluate
 from planner.report import REQUIREMENT_FIELDS, RESULT_FIELDS
 from planner.roofline import ALLREDUCES_PER_LAYER, CROSSOVER_SEARCH_LIMIT
 from planner.spec import CONTROL_CHARACTERS, PlanSpec, default_spec
-from planner.topology import TP_CHOICES
+from planner.topology import MAX_GPUS_PER_REPLICA, PP_CHOICES, TP_SLOTS
 from planner.units import ACTIVATION_BYTES, BYTES_PER_ELEMENT, COMPUTE_FALLBACK, DTYPES, HOURS_PER_MONTH, US_PER_S
 from workbook import cache
 from workbook import formulas as F
@@ -63,11 +63,15 @@ SWEEP_BATCHES = tuple(2**i for i in range(11))
 
 INPUT_NAMES: dict[str, str] = {
     "name": "plan_name", "model": "model", "accelerator": "gpu", "dtype": "dtype", "kv_dtype": "kv_dtype",
-    "engine": "engine", "tp": "tp_input", "qps": "qps", "input_tokens": "input_tokens",
-    "output_tokens": "output_tokens",
+    "engine": "engine", "tp": "tp_input", "pp": "pp_input", "ep": "ep_input", "qps": "qps",
+    "input_tokens": "input_tokens", "output_tokens": "output_tokens",
     "ttft_slo_ms": "ttft_slo_ms", "tpot_slo_ms": "tpot_slo_ms", "budget_usd_month": "budget_usd_month",
 }
-"""Spec field → defined name of its input cell (``tp_input``: the tp named ``tp`` is the one in use)."""
+"""Spec field → defined name of its input cell (``tp_input``: the tp named ``tp`` is the one in use; pp, ep
+alike)."""
+
+LAYOUT_INPUTS = ("tp", "pp", "ep")
+"""Inputs that are a number or 'auto'."""
 
 EXTRA_INPUTS: tuple[tuple[str, str, str, str], ...] = (
     ("usd_per_gpu_hour", "usd_per_gpu_hour_input", "price override", "USD/GPU-hour; blank = catalogue price"),
@@ -99,7 +103,8 @@ WRAP = Alignment(wrap_text=True, vertical="top")
 FORMATS: dict[str, str] = {
     "GB": "#,##0.00", "ms": "#,##0.00", "bytes": "#,##0", "FLOP/byte": "#,##0.00", "sequences": "#,##0",
     "experts": "0.00", "requests/s": "#,##0.000", "tokens/s": "#,##0.0", "USD/GPU-hour": "#,##0.00",
-    "USD/month": "#,##0", "USD": "#,##0.00", "utilization": "0.0%", "GPUs per replica": "0", "": "General",
+    "USD/month": "#,##0", "USD": "#,##0.00", "utilization": "0.0%", "GPUs per replica": "0", "GPUs": "0",
+    "stages": "0", "": "General", "tokens/request": "#,##0",
 }
 
 
@@ -120,6 +125,8 @@ class Book:
     wb: Workbook
     cells: dict[str, dict[str, Any]] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
+    shapes: dict[tuple[str, str], Hashable] = field(default_factory=dict)
+    _lower: set[str] = field(default_factory=set)
 
     def sheet(self, title: str) -> Worksheet:
         return self.wb[title]
@@ -148,11 +155,15 @@ class Book:
         return cell.coordinate
 
     def formula(self, ws: Worksheet, row: int, col: int, expr: str, *, fmt: str | None = None,
-                font: Font | None = None, fill: PatternFill | None = None, name: str | None = None) -> str:
-        """Write a formula (``expr`` without the leading =)."""
+                font: Font | None = None, fill: PatternFill | None = None, name: str | None = None,
+                shape: Hashable | None = None) -> str:
+        """Write a formula (``expr`` without the leading =). ``shape``: a key shared by the cells of a table column
+        whose formulas are one formula copied down (the evaluator parses it once)."""
         cell = ws.cell(row, col)
         cell.value = "=" + expr
         self.cells.setdefault(ws.title, {})[cell.coordinate] = "=" + expr
+        if shape is not None:
+            self.shapes[(ws.title, cell.coordinate)] = (ws.title, shape)
         self._style(cell, fmt, font, fill)
         if name:
             self.name(name, ws, row, col)
@@ -172,8 +183,9 @@ class Book:
         """A workbook-level defined name for a cell or a block."""
         if _BAD_NAME.match(name) or name.lower() in ("true", "false"):
             raise ValueError(f"{name!r} cannot be a defined name (it reads as a cell reference)")
-        if name.lower() in {n.lower() for n in self.names}:
+        if name.lower() in self._lower:
             raise ValueError(f"defined name {name!r} is used twice")
+        self._lower.add(name.lower())
         ref = f"{_sheet(ws.title)}!${get_column_letter(col)}${row}"
         if row2 is not None or col2 is not None:
             ref += f":${get_column_letter(col2 or col)}${row2 or row}"
@@ -250,6 +262,9 @@ ACC_COLUMNS: tuple[_Col, ...] = (
     _Col("pcie_name", "PCIe", 10, lambda a: a.pcie.name if a.pcie else None),
     _Col("pcie_gbs", "PCIe GB/s per direction", 9, lambda a: a.pcie.gbs_per_direction if a.pcie else None),
     _Col("pcie_domain", "PCIe host (GPUs)", 8, lambda a: a.pcie.domain if a.pcie else None),
+    _Col("scaleout_name", "scale-out NIC (between hosts)", 16, lambda a: a.scaleout.name if a.scaleout else None),
+    _Col("scaleout_gbs", "scale-out GB/s per GPU per direction (blank: the default)", 10,
+         lambda a: a.scaleout.gbs_per_direction if a.scaleout else None),
     _Col("usd_per_gpu_hour", "price (USD/GPU-hour)", 9, lambda a: a.usd_per_gpu_hour),
     _Col("source", "source", 60, lambda a: a.source),
 )
@@ -349,7 +364,8 @@ def _catalogue_sheet(book: Book, cat: Catalogue, result: PlanResult) -> None:
         refs = {key: f"${get_column_letter(c)}{r}" for c, key in enumerate(mkeys, start=1)}
         for c, col in enumerate(columns, start=1):
             if col.key in derived:
-                book.formula(ws, r, c, derived[col.key].formula.format_map(refs), fmt=derived[col.key].fmt or None)
+                book.formula(ws, r, c, derived[col.key].formula.format_map(refs), fmt=derived[col.key].fmt or None,
+                             shape=("model", col.key))
                 continue
             value = col.get(model) if col.get else None
             if value is not None and value != "":
@@ -453,22 +469,30 @@ def _assumptions_sheet(book: Book) -> None:
     book.put(ws, 2, 1, "Constants and defaults the formulas use (from planner/data/serving.yaml and planner's code). "
              "Edit with care: the planner uses the same values.", font=NOTE_FONT)
     _section(book, ws, 4, "Constants", 10)
+    scaleout = serving.scaleout_default
     consts = [
         ("memory_reserve_fraction", "memory held back per GPU", serving.memory_reserve_fraction, "0%",
          serving.memory_reserve_source),
         ("hours_per_month", "hours in a month", HOURS_PER_MONTH, "0", "whichwall's unit: a month is 730 hours"),
-        ("batch_search_limit", "largest batch per replica considered", BATCH_SEARCH_LIMIT, "#,##0",
-         "planner.plan.BATCH_SEARCH_LIMIT"),
+        ("batch_search_limit", "largest microbatch considered", BATCH_SEARCH_LIMIT, "#,##0",
+         "planner.evaluator.BATCH_SEARCH_LIMIT"),
         ("crossover_search_limit", "largest batch the crossover search considers", CROSSOVER_SEARCH_LIMIT, "#,##0",
          "planner.roofline.CROSSOVER_SEARCH_LIMIT"),
+        ("max_gpus_per_replica", "most GPUs per replica (tp × pp)", MAX_GPUS_PER_REPLICA, "0",
+         f"planner.topology.MAX_GPUS_PER_REPLICA; automatic layouts try tp in the first {TP_SLOTS} sizes engines "
+         f"run and pp in {', '.join(map(str, PP_CHOICES))}"),
         ("replica_tolerance", "slack when rounding replicas up", F.REPLICA_TOLERANCE, "0E+00",
-         "planner.topology.replicas_needed: ceil(qps / rps − 1e-9)"),
-        ("activation_bytes", "bytes per activation (all-reduce messages)", ACTIVATION_BYTES, "0",
-         "planner.units.ACTIVATION_BYTES (written into the network formula)"),
+         "planner.topology.REPLICA_TOLERANCE: ceil(qps / rps − 1e-9)"),
+        ("scaleout_default_gbs", "scale-out NIC per GPU where the Catalogue has none (GB/s per direction)",
+         scaleout.gbs_per_direction if scaleout else 0.0, "0.0", scaleout.source if scaleout else ""),
+        ("activation_bytes", "bytes per activation (all-reduce messages, pipeline hops)", ACTIVATION_BYTES, "0",
+         "planner.units.ACTIVATION_BYTES (written into the network formulas)"),
         ("allreduces_per_layer", "all-reduces per layer", ALLREDUCES_PER_LAYER, "0",
-         "planner.roofline.ALLREDUCES_PER_LAYER (written into the network formula)"),
+         "planner.roofline.ALLREDUCES_PER_LAYER (written into the network formulas)"),
         ("burst_reference_output_tokens", "output length the TTFT burst term is normalised to",
          BURST_REFERENCE_OUTPUT_TOKENS, "0", "planner.efficiency.BURST_REFERENCE_OUTPUT_TOKENS"),
+        *((f"relaxation_{key}", f"next wall: relax {wall} by", W.RELAXATIONS[wall][0], "0.0",
+           f"planner.walls.RELAXATIONS: {W.RELAXATIONS[wall][1]}") for wall, key in F.RELAXATION_KEYS.items()),
     ]
     row = 5
     for name, label, value, fmt, note in consts:
@@ -508,6 +532,25 @@ def _assumptions_sheet(book: Book) -> None:
         row += 1
     book.name("rule_texts", ws, first, 2, row - 1, 2)
     row += 1
+    _section(book, ws, row, "What the binding wall's reading means, by rule (planner.walls.BINDING_UNITS)", 10)
+    row += 1
+    first = row
+    for i, text in enumerate(F.BINDING_UNIT_TEXTS, start=1):
+        book.put(ws, row, 1, f"rule {i}")
+        book.put(ws, row, 2, text)
+        row += 1
+    book.name("binding_unit_texts", ws, first, 2, row - 1, 2)
+    row += 1
+    _section(book, ws, row, "How the next wall relaxes the binding one (planner.walls.RELAXATIONS)", 10)
+    row += 1
+    first = row
+    for wall, (_, text) in W.RELAXATIONS.items():
+        book.put(ws, row, 1, wall)
+        book.put(ws, row, 2, text)
+        row += 1
+    book.name("relaxation_walls", ws, first, 1, row - 1, 1)
+    book.name("relaxation_texts", ws, first, 2, row - 1, 2)
+    row += 1
     _section(book, ws, row, "What to change next, per binding wall", 10)
     row += 1
     first = row
@@ -522,159 +565,278 @@ def _assumptions_sheet(book: Book) -> None:
 # ------------------------------------------------------------------------------------------------------ workings
 
 
-def _step_table(book: Book, ws: Worksheet, row: int, col: int, rows: list[tuple[str, dict[str, str], str | None]],
-                *, header: bool = True, guards: list[str] | None = None) -> dict[str, dict[str, str]]:
-    """Rows of ``planner.roofline.step_time``: each (label, args, name prefix). Returns each row's cell addresses
-    by column (args and parts). ``guards[i]``: a condition under which row i applies; otherwise it shows n/a."""
+WORKINGS_COLUMNS = ("label", "value", "relaxed", "unit", "name", "note")
+"""The Workings sheet's columns: a quantity's value for the plan, and for pairs, for the plan's layout with the
+binding wall relaxed (the next wall)."""
+
+
+def _step_table(book: Book, ws: Worksheet, row: int, col: int, rows: dict[str, tuple[str, dict[str, str]]]) -> int:
+    """Rows of ``planner.roofline.step_time`` (the floors: overlap), each named ``<step>_<part>``."""
     columns = [*F.STEP_ARGS, *F.STEP_PARTS]
-    if header:
-        _headers(book, ws, row, col, ["step", *columns])
-        row += 1
-    out: dict[str, dict[str, str]] = {}
-    for n, (label, args, prefix) in enumerate(rows):
+    _headers(book, ws, row, col, ["step", *columns])
+    row += 1
+    for prefix, (label, args) in rows.items():
         book.put(ws, row, col, label)
         addr = {c: _addr(row, col + 1 + i) for i, c in enumerate(columns)}
-        parts = F.step_time({a: addr[a] for a in F.STEP_ARGS}, addr.__getitem__)
+        parts = F.step_time({a: addr[a] for a in F.STEP_ARGS}, addr.__getitem__, overlap=True)
         for i, c in enumerate(columns):
-            expr = args[c] if c in args else parts[c]
-            if guards:
-                expr = f"IF({guards[n]},{expr},\"{F.NA_TEXT}\")"
             fmt = "0" if c in ("tp", "kv_split", "sequences") else "0.000E+00"
-            book.formula(ws, row, col + 1 + i, expr, fmt=fmt, name=f"{prefix}_{c}" if prefix else None)
-        out[label if prefix is None else prefix] = addr
+            book.formula(ws, row, col + 1 + i, args[c] if c in args else parts[c], fmt=fmt, name=f"{prefix}_{c}")
         row += 1
-    return out
+    return row
+
+
+RIGHT = Alignment(horizontal="right")
+
+
+def _quantity(book: Book, ws: Worksheet, row: int, q: F.Quantity, relaxed: F.Quantity | None = None) -> None:
+    book.put(ws, row, 1, q.label)
+    fmt = q.fmt or FORMATS.get(q.unit, "General")
+    book.formula(ws, row, 2, q.formula, fmt=fmt, name=q.name)
+    ws.cell(row, 2).alignment = RIGHT
+    if relaxed is not None:
+        book.formula(ws, row, 3, relaxed.formula, fmt=fmt, name=relaxed.name)
+        ws.cell(row, 3).alignment = RIGHT
+    book.put(ws, row, 4, q.unit)
+    book.put(ws, row, 5, q.name + (f", {relaxed.name}" if relaxed is not None else ""), font=KEY_FONT)
+    if q.note:
+        book.put(ws, row, 6, q.note, font=NOTE_FONT)
 
 
 def _quantity_rows(book: Book, ws: Worksheet, row: int, sections: list[tuple[str, list[F.Quantity]]]) -> int:
     for title, quantities in sections:
-        _section(book, ws, row, title, 5)
+        _section(book, ws, row, title, len(WORKINGS_COLUMNS))
         row += 1
         for q in quantities:
-            book.put(ws, row, 1, q.label)
-            book.formula(ws, row, 2, q.formula, fmt=q.fmt or FORMATS.get(q.unit, "General"), name=q.name)
-            book.put(ws, row, 3, q.unit)
-            book.put(ws, row, 4, q.name, font=KEY_FONT)
-            if q.note:
-                book.put(ws, row, 5, q.note, font=NOTE_FONT)
+            _quantity(book, ws, row, q)
             row += 1
         row += 1
     return row
 
 
+def _pair_rows(book: Book, ws: Worksheet, row: int, title: str, plan: list[F.Quantity],
+               relaxed: list[F.Quantity]) -> int:
+    _section(book, ws, row, title, len(WORKINGS_COLUMNS))
+    row += 1
+    _headers(book, ws, row, 1, ["", "the plan", "relaxed (next wall)", "unit", "names"])
+    row += 1
+    for q, rx in zip(plan, relaxed, strict=True):
+        _quantity(book, ws, row, q, rx)
+        row += 1
+    return row + 1
+
+
+def _operating(s: F.Side) -> list[F.Quantity]:
+    return [F.Quantity(s.op(o.key), o.label, o.unit, o.make(s), o.fmt) for o in F.OPERATING]
+
+
+def relaxed_side() -> F.Side:
+    """The relaxed side: the relaxed row of the candidate table (Search sheet)."""
+    keys = [c.key for c in F.CANDIDATE_COLUMNS]
+    return F.Side(True, lambda col: f"Search!${get_column_letter(1 + keys.index(col))}${SEARCH_RELAXED_ROW}")
+
+
 def _workings_sheet(book: Book) -> None:
     ws = book.sheet("Workings")
     book.put(ws, 1, 1, "Workings", font=TITLE_FONT)
-    book.put(ws, 2, 1, "Every intermediate quantity, as a named formula (column D is its name). The step table at "
-             "the bottom is planner.roofline.step_time, one row per step.", font=NOTE_FONT)
-    for col, width in zip("ABCDE", (44, 16, 12, 28, 60), strict=True):
+    book.put(ws, 2, 1, "Every intermediate quantity, as a named formula (column E). Rates and the operating point "
+             "come twice: for the plan (its names) and for the plan's layout with the binding wall relaxed "
+             "(rx_ names; its wall is the next wall). The floors at the bottom are planner.roofline.step_time.",
+             font=NOTE_FONT)
+    for col, width in zip("ABCDEF", (50, 16, 16, 12, 34, 60), strict=True):
         ws.column_dimensions[col].width = width
-    row = _quantity_rows(book, ws, 4, F.workings())
-    _section(book, ws, row, "Steps (seconds, bytes, FLOPs per step; per GPU after splitting tp ways)", 5)
-    row += 1
-    rows: list[tuple[str, dict[str, str], str | None]] = [
-        (label, args, name) for name, (label, args) in F.NAMED_STEPS.items()]
-    _step_table(book, ws, row, 1, rows)
+    sections = F.workings()
+    row = _quantity_rows(book, ws, 4, sections[:3])
+    rx = relaxed_side()
+    row = _pair_rows(book, ws, row, "Rates: catalogue figures × measured fractions", F.rate_quantities(F.PLAN),
+                     F.rate_quantities(rx))
+    row = _quantity_rows(book, ws, row, [*sections[3:], ("Next wall: the binding wall relaxed (planner.walls."
+                                                          "RELAXATIONS)", list(F.RELAXATION))])
+    row = _pair_rows(book, ws, row, "Operating point (planner.evaluator.metrics) of the chosen candidate",
+                     _operating(F.PLAN), _operating(rx))
+    _section(book, ws, row, "Floors: strict steps at catalogue peaks, perfect overlap (per GPU after splitting tp "
+             "ways)", len(WORKINGS_COLUMNS))
+    _step_table(book, ws, row + 1, 1, F.FLOOR_STEPS)
+    ws.freeze_panes = "B4"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_area = f"A1:F{row - 1}"
 
 
 # -------------------------------------------------------------------------------------------------------- search
 
 
+SEARCH_CHOICE_ROW = 5
+SEARCH_TABLE_SECTION = SEARCH_CHOICE_ROW + len(F.CHOICE) + 1
+SEARCH_HEADER_ROW = SEARCH_TABLE_SECTION + 2
+SEARCH_FIRST_ROW = SEARCH_HEADER_ROW + 1
+SEARCH_LAST_ROW = SEARCH_FIRST_ROW + F.CANDIDATES - 1
+SEARCH_RELAXED_ROW = SEARCH_LAST_ROW + 2
+SEARCH_TP_SECTION = SEARCH_RELAXED_ROW + 3
+"""Rows of the Search sheet: the choice, the candidate table (one row per candidate, then the relaxed row), the
+tensor-parallel sizes, the crossover bisection."""
+
+
 def _search_sheet(book: Book) -> None:
     ws = book.sheet("Search")
-    ws.column_dimensions["A"].width = 26
     book.put(ws, 1, 1, "Search", font=TITLE_FONT)
-    book.put(ws, 2, 1, "The planner's searches as formulas: the automatic tp (planner.plan.choose_tp) and the two "
-             "bisections, one row per halving.", font=NOTE_FONT)
-    row = 4
-    _section(book, ws, row, "Automatic tp: each candidate's prefill and batch-1 decode step", 12)
-    row += 1
-    cols = [k for k, _ in F.TP_TABLE_COLUMNS] + ["valid_tp"]
-    _headers(book, ws, row, 2, [h for _, h in F.TP_TABLE_COLUMNS] + ["tp if it runs"])
-    row += 1
-    first = row
-    n = len(TP_CHOICES)
-    step_row0 = first + n + 2  # the candidates' steps go below the table
+    book.put(ws, 2, 1, "The planner's search as formulas: every layout (tp, pp, ep) engines run is a candidate "
+             "(planner.evaluator); the plan is the cheapest that meets both SLOs (planner.plan.best_index). Rows "
+             "the inputs rule out show n/a.", font=NOTE_FONT)
+    # the choice
+    _section(book, ws, SEARCH_CHOICE_ROW - 1, "The choice (planner.plan.best_index)", 12)
+    for i, q in enumerate(F.CHOICE):
+        r = SEARCH_CHOICE_ROW + i
+        book.put(ws, r, 1, q.label)
+        book.formula(ws, r, 7, q.formula, fmt=q.fmt or "General", name=q.name)
+        book.put(ws, r, 8, q.unit)
+        book.put(ws, r, 9, q.name, font=KEY_FONT)
+        if q.note:
+            book.put(ws, r, 10, q.note, font=NOTE_FONT)
+    ws.cell(SEARCH_CHOICE_ROW + len(F.CHOICE) - 1, 7).fill = BIND_FILL
+    # the candidates
+    _section(book, ws, SEARCH_TABLE_SECTION, f"Candidates: {topology_text()}", 12)
+    book.put(ws, SEARCH_TABLE_SECTION + 1, 1, "Each row: the layout's rates, the decode step's coefficients "
+             "(planner.evaluator._decode_coefficients: step = max(m0 + m1·b + me·touched(b), c1·b) + n0 + n1·b + "
+             "overheads), its prefill, the largest microbatch that fits, the SLO batch digit by digit, and its "
+             "cost and times at the operating batch; then the ranking keys.", font=NOTE_FONT)
+    columns = F.CANDIDATE_COLUMNS
+    keys = [c.key for c in columns]
+    _headers(book, ws, SEARCH_HEADER_ROW, 1, [c.header for c in columns])
+    ws.row_dimensions[SEARCH_HEADER_ROW].height = 54
+    for i, col in enumerate(columns, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = col.width
+
+    letters = {key: get_column_letter(1 + i) for i, key in enumerate(keys)}
 
     def ref_at(r: int) -> Callable[[str], str]:
-        return lambda c: _addr(r, 2 + cols.index(c))
+        return lambda key: f"${letters[key]}{r}"
 
-    step_rows: list[tuple[str, dict[str, str], str | None]] = []
-    guards: list[str] = []
-    for i, tp in enumerate(TP_CHOICES):
-        r = first + i
-        here = ref_at(r)
-        prev = ref_at(r - 1) if i else None
-        steps = F.tp_candidate_steps(here)
-        total = 1 + 1 + len(F.STEP_ARGS) + F.STEP_PARTS.index("total_s")
-        ms = {"prefill": _addr(step_row0 + 1 + 2 * i, total), "decode_b1": _addr(step_row0 + 2 + 2 * i, total)}
-        cells = F.tp_table_row(i, here, prev, ms)
-        cells["valid_tp"] = f"IF({here('valid')},{here('tp')},0)"
-        book.put(ws, r, 1, f"candidate {i + 1}")
-        for j, c in enumerate(cols):
-            if c == "tp":
-                book.put(ws, r, 2 + j, tp)
-            else:
-                book.formula(ws, r, 2 + j, cells[c], fmt="0.000E+00" if c in ("link_bandwidth", "latency") else None)
-        step_rows.append((f"prefill at tp={tp}", steps["prefill"], None))
-        step_rows.append((f"decode (batch 1) at tp={tp}", steps["decode_b1"], None))
-        guards += [here("valid")] * 2
-    last = first + n - 1
-    book.name("tp_meets_column", ws, first, 2 + cols.index("meets"), last, 2 + cols.index("meets"))
-    book.name("tp_fits_column", ws, first, 2 + cols.index("fits"), last, 2 + cols.index("fits"))
-    book.name("tp_valid_tp_column", ws, first, 2 + cols.index("valid_tp"), last, 2 + cols.index("valid_tp"))
-    _step_table(book, ws, step_row0, 1, step_rows, guards=guards)
-    row = step_row0 + 1 + len(step_rows) + 2
-
-    row = _ladder(book, ws, row, f"TPOT-SLO batch: bisection over [1, {BATCH_SEARCH_LIMIT}] (planner.plan.slo_batch)",
-                  F.SLO_LADDER_COLUMNS, F.SLO_LADDER_STEPS, F.slo_ladder_row, "slo_ladder", with_step=True)
-    _ladder(book, ws, row, "Crossover batch: bisection at catalogue peaks, no context (planner.roofline."
-            "crossover_batch)", F.CROSSOVER_LADDER_COLUMNS, F.CROSSOVER_LADDER_STEPS, F.crossover_ladder_row,
-            "crossover_ladder", with_step=False)
+    for i in range(F.CANDIDATES):
+        r = SEARCH_FIRST_ROW + i
+        for key, value in F.candidate_literals(i).items():
+            book.put(ws, r, 1 + keys.index(key), value)
+        for key, expr in F.candidate_row(ref_at(r), F.PLAN).items():
+            col = columns[keys.index(key)]
+            book.formula(ws, r, 1 + keys.index(key), expr, fmt=col.fmt or None, shape=("cand", key))
+    for j, key in enumerate(keys, start=1):
+        if key not in F.CANDIDATE_LITERALS or key == "candidate":
+            book.name(f"cand_{key}", ws, SEARCH_FIRST_ROW, j, SEARCH_LAST_ROW, j)
+    # the relaxed row: the chosen layout with its binding wall relaxed
+    r = SEARCH_RELAXED_ROW
+    book.put(ws, r, 1, "relaxed", font=HEADER_FONT)
+    book.put(ws, r - 1, 1, "The chosen layout with its binding wall relaxed (Workings: rx_ rates); its wall is the "
+             "next wall:", font=NOTE_FONT)
+    layout = {"tp": "op_tp", "pp": "op_pp", "ep": "op_ep", "active": "ISNUMBER(chosen_candidate)"}
+    for key, expr in F.candidate_row(ref_at(r), relaxed_side(), layout).items():
+        col = columns[keys.index(key)]
+        book.formula(ws, r, 1 + keys.index(key), expr, fmt=col.fmt or None, fill=USED_FILL)
+    ws.conditional_formatting.add(
+        f"A{SEARCH_FIRST_ROW}:{get_column_letter(len(keys))}{SEARCH_LAST_ROW}",
+        FormulaRule(formula=[f"$A{SEARCH_FIRST_ROW}=chosen_candidate"], fill=BIND_FILL))
+    row = _tp_sizes(book, ws, SEARCH_TP_SECTION)
+    _crossover_ladder(book, ws, row + 1)
+    ws.freeze_panes = ws.cell(SEARCH_HEADER_ROW + 1, 1 + keys.index("active") + 1).coordinate
 
 
-def _ladder(book: Book, ws: Worksheet, row: int, title: str, columns: tuple[tuple[str, str], ...], steps: int,
-            make: Callable[..., dict[str, str]], prefix: str, *, with_step: bool) -> int:
-    _section(book, ws, row, title, 12)
+def topology_text() -> str:
+    return (f"one row per (tp slot, pp, ep): tp the k-th size engines run (k ≤ {TP_SLOTS}), pp in "
+            f"{', '.join(map(str, PP_CHOICES))} (or as given), ep 1 or tp (MoE, where tp divides the experts)")
+
+
+def _tp_sizes(book: Book, ws: Worksheet, row: int) -> int:
+    _section(book, ws, row, "Tensor-parallel sizes engines run (planner.topology.tp_choices): tp divides the heads, "
+             "KV heads divide tp or tp divides them, within the scale-up domain", 12)
     row += 1
-    keys = [k for k, _ in columns]
-    step_cols = [*F.STEP_ARGS, *F.STEP_PARTS] if with_step else []
-    _headers(book, ws, row, 2, [h for _, h in columns] + step_cols)
+    _headers(book, ws, row, 1, ["n", "engines run tp = n", "count so far"])
+    _headers(book, ws, row, 5, ["slot", "tp", "valid tp so far"])
+    first = row + 1
+    prev: Callable[[str], str] | None = None
+    helper = ("n", "valid", "count")
+    for n in range(1, F.TP_HELPER_ROWS + 1):
+        r = first + n - 1
+
+        def ref(key: str, r: int = r) -> str:
+            return f"${get_column_letter(1 + helper.index(key))}{r}"
+
+        book.put(ws, r, 1, n)
+        for key, expr in F.tp_helper_row(n, ref, prev).items():
+            book.formula(ws, r, 1 + helper.index(key), expr, shape=("tp_helper", key) if prev else None)
+        prev = ref
+    last = first + F.TP_HELPER_ROWS - 1
+    book.name("tp_helper_n", ws, first, 1, last, 1)
+    book.name("tp_helper_count", ws, first, 3, last, 3)
+    book.name("tp_valid_count", ws, last, 3)
+    slots = ("slot", "tp", "text")
+    book.put(ws, first, 6, "auto")  # heads the drop-down list of tp: auto, then the sizes engines run
+    prev = None
+    for k in range(1, TP_SLOTS + 1):
+        r = first + k
+
+        def sref(key: str, r: int = r) -> str:
+            return f"${get_column_letter(5 + slots.index(key))}{r}"
+
+        book.put(ws, r, 5, k)
+        for key, expr in F.tp_slot_row(sref, prev).items():
+            book.formula(ws, r, 5 + slots.index(key), expr, shape=("tp_slot", key) if prev else None)
+        prev = sref
+    book.name("tp_slot_tp", ws, first + 1, 6, first + TP_SLOTS, 6)
+    book.name("tp_valid_text", ws, first + TP_SLOTS, 7)
+    book.formula_name("tp_choice_list", f"OFFSET({_ref('Search', first, 6)},0,0,1+MIN(tp_valid_count,{TP_SLOTS}),1)")
+    ws.column_dimensions["G"].width = max(ws.column_dimensions["G"].width or 0, 12)
+    return last + 1
+
+
+def _crossover_ladder(book: Book, ws: Worksheet, row: int) -> None:
+    _section(book, ws, row, "Crossover batch: bisection at catalogue peaks, strict bytes, no context "
+             "(planner.roofline.crossover_batch)", 12)
     row += 1
-    first = row
+    keys = [k for k, _ in F.CROSSOVER_LADDER_COLUMNS]
+    _headers(book, ws, row, 2, [h for _, h in F.CROSSOVER_LADDER_COLUMNS])
+    first = row + 1
 
     def ref_at(r: int) -> Callable[[str], str]:
-        def ref(c: str) -> str:
-            if c in keys:
-                return _addr(r, 2 + keys.index(c))
-            return _addr(r, 2 + len(keys) + step_cols.index(c))
-        return ref
+        return lambda c: f"${get_column_letter(2 + keys.index(c))}{r}"
 
-    for i in range(steps):
+    for i in range(F.CROSSOVER_LADDER_STEPS):
         r = first + i
-        here = ref_at(r)
-        cells = make(here, ref_at(r - 1) if i else None)
         book.put(ws, r, 1, f"step {i + 1}")
+        cells = F.crossover_ladder_row(ref_at(r), ref_at(r - 1) if i else None)
         for j, c in enumerate(keys):
-            book.formula(ws, r, 2 + j, cells[c], fmt="0.000E+00" if c.endswith("_s") else None)
-        if with_step:
-            args = F.decode_args(here("mid"), "kv_seq_decode", "decode_context", F.EXPECTED_RATES)
-            parts = F.step_time({a: here(a) for a in F.STEP_ARGS}, here)
-            for c in step_cols:
-                book.formula(ws, r, 2 + len(keys) + step_cols.index(c), args.get(c, parts.get(c, "")),
-                             fmt="0.000E+00")
-    last = first + steps - 1
-    book.name(f"{prefix}_last_lo", ws, last, 2 + keys.index("lo"))
-    book.name(f"{prefix}_last_hi", ws, last, 2 + keys.index("hi"))
-    return last + 3
+            book.formula(ws, r, 2 + j, cells[c], fmt="0.000E+00" if c.endswith("_s") else "#,##0",
+                         shape=("crossover", c) if i else None)
+    book.name("crossover_ladder_last_hi", ws, first + F.CROSSOVER_LADDER_STEPS - 1, 2 + keys.index("hi"))
 
 
 # ---------------------------------------------------------------------------------------------------------- plan
 
 
+TOPOLOGY_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("tp", "tensor parallel in use (tp)", "GPUs"),
+    ("pp", "pipeline stages in use (pp)", "stages"),
+    ("ep", "expert parallel in use (ep)", "GPUs"),
+)
+
+RESULT_FORMATS: dict[str, str] = {"kv_gb_per_sequence_per_gpu": "0.0000", "gpus_per_replica": "0"}
+"""Number formats of results whose unit's format does not suit them."""
+
+RESULT_NOTES: dict[str, str] = {
+    "decode_floor_ms": "strict: only the bytes that must move, perfect overlap, at the plan's tp",
+    "prefill_floor_ms": "strict: the LM head for the last token only, perfect overlap, at the plan's tp",
+    "crossover_batch": "smallest batch at which decode is compute-bound at catalogue peaks",
+    "max_batch_memory": "per replica: pp microbatches in flight",
+}
+"""Notes beside a few results on the Plan sheet."""
+
+WALL_MEANING: dict[str, str] = W.UNITS
+"""What each wall's utilization measures (``planner.walls.UNITS``)."""
+
+
 def _plan_sheet(book: Book, spec: PlanSpec, result: PlanResult) -> None:
     ws = book.sheet("Plan")
-    for col, width in zip("ABCD", (44, 22, 18, 70), strict=True):
+    for col, width in zip("ABCD", (40, 24, 20, 64), strict=True):
         ws.column_dimensions[col].width = width
     book.put(ws, 1, 1, "whichwall plan", font=TITLE_FONT)
     book.put(ws, 2, 1, "Yellow cells are the requirements; everything else is a live formula over them and the "
@@ -689,9 +851,9 @@ def _plan_sheet(book: Book, spec: PlanSpec, result: PlanResult) -> None:
     for key, name in INPUT_NAMES.items():
         label, unit = labels[key]
         v = values[key]
-        if key == "tp":
+        if key in LAYOUT_INPUTS:
             v = "auto" if v is None else v
-            unit = "GPUs per replica, or auto"
+            unit = f"{unit}, or auto"
         _input(book, ws, row, label, v, unit, name)
         if key == "accelerator":
             book.name("accelerator", ws, row, 2)
@@ -711,70 +873,95 @@ def _plan_sheet(book: Book, spec: PlanSpec, result: PlanResult) -> None:
     row += 1
 
     titles = {"arithmetic": "2 · Arithmetic", "topology": "3 · Topology", "cost": "4 · Cost"}
-    extra = {
-        "topology": [("tp", "tensor parallel in use (tp)", "GPUs per replica"),
-                     ("output_tokens_per_s_per_replica", "output tokens/s per replica", "tokens/s")],
-        "cost": [("budget_utilization", "budget used", "utilization")],
-    }
     for section, title in titles.items():
         _section(book, ws, row, title, 4)
         row += 1
         rows = [(k, label, unit) for s, k, label, unit in RESULT_FIELDS if s == section]
-        rows = extra.get(section, [])[:1] + rows + extra.get(section, [])[1:]
+        if section == "topology":
+            book.put(ws, row, 1, "layout")
+            book.formula(ws, row, 2, F.RESULT_FORMULAS["layout"], name="layout")
+            ws.merge_cells(start_row=row, start_column=2, end_row=row, end_column=4)
+            ws.cell(row, 2).alignment = Alignment(horizontal="left")
+            row += 1
+            rows = [*TOPOLOGY_ROWS, *rows]
+            at = next(i for i, (k, _, _) in enumerate(rows) if k == "gpus") + 1
+            rows.insert(at, ("output_tokens_per_s_per_replica", "output tokens/s per replica", "tokens/s"))
+        if section == "cost":
+            rows.append(("budget_utilization", "budget used", "utilization"))
         for key, label, unit in rows:
             _result(book, ws, row, key, label, unit)
-            if key == "tp":
-                book.formula(ws, row, 4, "IF(ISTEXT(tp_input),\"chosen automatically (Search sheet); link: \","
-                             "\"as given; link: \")&link_kind", font=NOTE_FONT)
+            if key in LAYOUT_INPUTS:
+                book.formula(ws, row, 4, f"IF({key}_auto,\"chosen automatically: the cheapest layout meeting the "
+                             f"SLOs (Search sheet)\",\"as given\")", font=NOTE_FONT)
+            if key in RESULT_NOTES:
+                book.put(ws, row, 4, RESULT_NOTES[key], font=NOTE_FONT)
             row += 1
-        if section == "arithmetic":
-            book.put(ws, row - 1, 4, "decode floor: batch 1, no context, at the plan's dtype and tp "
-                     "(named decode_floor_ms)", font=NOTE_FONT)
         row += 1
 
     _section(book, ws, row, "5 · Walls", 4)
     row += 1
     _headers(book, ws, row, 1, ["wall", "utilization", "headroom", "what it measures"])
     row += 1
-    meaning = {
-        W.MEMORY_CAPACITY: "weights / tp + batch · KV per sequence + reserve, over HBM",
-        W.MEMORY_BANDWIDTH: "time moving bytes at achievable bandwidth, over busy time per request",
-        W.COMPUTE: "time on FLOPs at achievable FLOP/s, over busy time per request",
-        W.NETWORK: "time in tensor-parallel all-reduces, over busy time per request",
-        W.BUDGET: "monthly cost of the replicas, over the budget",
-    }
     first_wall = row
     for wall, key in F.WALL_KEYS.items():
         book.put(ws, row, 1, wall)
         book.formula(ws, row, 2, F.RESULT_FORMULAS[f"util_{key}"], fmt="0.0%", name=f"util_{key}")
         book.formula(ws, row, 3, f"IF(ISNUMBER(util_{key}),1-util_{key},\"{F.NA_TEXT}\")", fmt="0.0%")
-        book.put(ws, row, 4, meaning[wall], font=NOTE_FONT)
+        ws.cell(row, 2).alignment = ws.cell(row, 3).alignment = Alignment(horizontal="right")
+        book.formula(ws, row, 4, f"IF(binding_wall=\"{wall}\",INDEX(binding_unit_texts,binding_rule),"
+                     f"\"{WALL_MEANING[wall]}\")", font=NOTE_FONT)
         row += 1
     ws.conditional_formatting.add(f"A{first_wall}:C{row - 1}",
                                   FormulaRule(formula=[f"$A{first_wall}=binding_wall"], fill=BIND_FILL, font=BIND_FONT))
     row += 1
-    for key, label in (("binding_wall", "binding wall"), ("binding_reason", "why"), ("next_wall", "next wall"),
+    for key, label in (("binding_wall", "binding wall"), ("binding_rule", "rule (planner.walls, 1-6)"),
+                       ("binding_reason", "why"), ("next_wall", "next wall (the binding one relaxed)"),
                        ("advice", "change next"), ("feasible", "feasible (serves the traffic within budget)")):
         book.put(ws, row, 1, label, font=HEADER_FONT)
         ws.cell(row, 1).alignment = Alignment(vertical="top")
-        book.formula(ws, row, 2, F.RESULT_FORMULAS[key], name=key,
+        book.formula(ws, row, 2, F.RESULT_FORMULAS[key], name=key, fmt="0" if key == "binding_rule" else None,
                      font=BIND_FONT if key == "binding_wall" else None,
                      fill=BIND_FILL if key == "binding_wall" else None)
+        ws.cell(row, 2).alignment = Alignment(horizontal="left")
         if key in ("binding_reason", "advice"):
             ws.merge_cells(start_row=row, start_column=2, end_row=row, end_column=4)
             ws.cell(row, 2).alignment = WRAP
             ws.row_dimensions[row].height = 30
+        if key == "next_wall":
+            book.formula(ws, row, 4, "\"after \"&INDEX(relaxation_texts,MATCH(binding_wall,relaxation_walls,0))"
+                         "&\" at the same layout\"", font=NOTE_FONT)
+        row += 1
+    row += 1
+    _section(book, ws, row, "6 · Step-time split (where a replica's busy time goes; shown apart from the walls)", 4)
+    row += 1
+    for i, (part, key) in enumerate(F.SPLIT_KEYS.items()):
+        book.put(ws, row, 1, part)
+        book.formula(ws, row, 2, F.RESULT_FORMULAS[f"split_{key}"], fmt="0.0%", name=f"split_{key}")
+        ws.cell(row, 2).alignment = Alignment(horizontal="right")
+        book.put(ws, row, 4, ("busy seconds ÷ replica busy seconds", "memory and compute overlap (a step takes the "
+                              "longer), so the parts may add up past 100%")[i == 1] if i < 2 else "", font=NOTE_FONT)
         row += 1
     row += 1
     book.put(ws, row, 1, f"Exported by whichwall {_version()} from the spec on the About sheet. Planner's reading "
              "at export: " + result.walls.reason, font=NOTE_FONT)
+    ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=4)
+    ws.cell(row, 1).alignment = WRAP
+    ws.row_dimensions[row].height = 24
     ws.freeze_panes = "A4"
     ws.sheet_view.showGridLines = False
     ws.page_setup.orientation = "portrait"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
+    ws.page_setup.fitToHeight = 1
     ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_options.horizontalCentered = True
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.page_margins.top = ws.page_margins.bottom = 0.5
     ws.print_area = f"A1:D{row}"
+
+
+INPUT_FORMATS: dict[str, str] = {"tokens/request": "#,##0", "USD/month": "#,##0"}
+"""Number formats of input cells, by unit."""
 
 
 def _input(book: Book, ws: Worksheet, row: int, label: str, value: Any, unit: str, name: str) -> None:
@@ -784,6 +971,8 @@ def _input(book: Book, ws: Worksheet, row: int, label: str, value: Any, unit: st
         cell.value = None
     else:
         book.put(ws, row, 2, value)
+    if unit in INPUT_FORMATS:
+        cell.number_format = INPUT_FORMATS[unit]
     cell.fill, cell.font, cell.border = INPUT_FILL, INPUT_FONT, BORDER
     cell.alignment = Alignment(horizontal="right")
     book.name(name, ws, row, 2)
@@ -792,7 +981,8 @@ def _input(book: Book, ws: Worksheet, row: int, label: str, value: Any, unit: st
 
 def _result(book: Book, ws: Worksheet, row: int, key: str, label: str, unit: str) -> None:
     book.put(ws, row, 1, label)
-    book.formula(ws, row, 2, F.RESULT_FORMULAS[key], fmt=FORMATS.get(unit, "#,##0.00"), name=key)
+    fmt = RESULT_FORMATS.get(key) or FORMATS.get(unit, "#,##0.00")
+    book.formula(ws, row, 2, F.RESULT_FORMULAS[key], fmt=fmt, name=key)
     ws.cell(row, 2).alignment = Alignment(horizontal="right")
     book.put(ws, row, 3, unit, font=NOTE_FONT)
 
@@ -818,9 +1008,16 @@ def _validations(ws: Worksheet) -> dict[str, DataValidation]:
                                        error="Pick a dtype: " + ", ".join(DTYPES))),
         "engine": add(DataValidation(type="list", formula1='"' + ",".join(ENGINES) + '"', allow_blank=False,
                                      error="Pick a serving engine: " + ", ".join(ENGINES))),
-        "tp": add(DataValidation(type="list", formula1='"auto,' + ",".join(str(t) for t in TP_CHOICES) + '"',
+        "tp": add(DataValidation(type="list", formula1="tp_choice_list", allow_blank=True, errorStyle="warning",
+                                 error="tp is auto or a size engines run for this model on this accelerator (the "
+                                       "list; see the Search sheet)")),
+        "pp": add(DataValidation(type="list", formula1='"auto,' + ",".join(map(str, PP_CHOICES)) + '"',
                                  allow_blank=True, errorStyle="warning",
-                                 error="tp is auto or a whole number of GPUs per replica (1-64)")),
+                                 error="pp is auto or a whole number of pipeline stages, 1 to the model's layers "
+                                       f"(tp × pp ≤ {MAX_GPUS_PER_REPLICA})")),
+        "ep": add(DataValidation(type="list", formula1='"auto,1"', allow_blank=True, errorStyle="warning",
+                                 error="ep is auto, 1 (experts split like every matrix) or tp (MoE models, where tp "
+                                       "divides the routed experts)")),
         "qps": add(DataValidation(**positive, error="requests/s must be a number above 0")),
         "input_tokens": add(DataValidation(type="whole", operator="between", formula1="1", formula2="10000000",
                                            error="a whole number of tokens, 1 to 10,000,000")),
@@ -839,128 +1036,117 @@ def _validations(ws: Worksheet) -> dict[str, DataValidation]:
 # ------------------------------------------------------------------------------------------------------ roofline
 
 
-SWEEP_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("batch", "batch", "#,##0"),
-    ("intensity", "decode intensity (FLOP/byte)", "#,##0.00"),
-    ("step_ms", "decode step (ms)", "#,##0.00"),
-    ("tpot_ms", "user TPOT (ms)", "#,##0.00"),
-    ("ttft_ms", "user TTFT (ms)", "#,##0"),
-    ("tokens_per_s", "output tokens/s per replica", "#,##0"),
-    ("tflops", "attained TFLOP/s per GPU", "#,##0.0"),
-    ("memory_gb", "memory per GPU (GB)", "#,##0.0"),
-    ("fits", "fits memory", "General"),
-    ("meets", "meets both SLOs", "General"),
-)
+ROOFLINE_FIRST_ROW = 5
 
 
-def _roofline_sheet(book: Book, spec: PlanSpec) -> None:
+def _roofline_sheet(book: Book) -> None:
     ws = book.sheet("Roofline")
     book.put(ws, 1, 1, "Roofline", font=TITLE_FONT)
-    book.put(ws, 2, 1, "Decode at growing batch (average context, expected times) against the accelerator's roof "
-             "(catalogue peaks); the prefill point is one prompt. Log-log.", font=NOTE_FONT)
-    for i, width in enumerate((10, 14, 11, 11, 11, 13, 12, 12, 9, 9), start=1):
-        ws.column_dimensions[get_column_letter(i)].width = width
-    _headers(book, ws, 4, 1, [h for _, h, _ in SWEEP_COLUMNS])
-    keys = [k for k, _, _ in SWEEP_COLUMNS]
-    step_col0 = len(keys) + 14  # the steps sit to the right of the chart
-    book.put(ws, 3, step_col0, "Workings of each row: planner.roofline.step_time (seconds, bytes, FLOPs)",
-             font=NOTE_FONT)
-    step_cols = [*F.STEP_ARGS, *F.STEP_PARTS]
-    _headers(book, ws, 4, step_col0, step_cols)
-    first = 5
-    batches: list[str] = [str(b) for b in SWEEP_BATCHES] + ["batch_eff"]
+    book.put(ws, 2, 1, "The plan's layout decoding at growing microbatch (average context, expected times) against "
+             "the accelerator's roof (catalogue peaks). The last row and the orange triangle: the operating batch; "
+             "the red diamond: one prompt's prefill. Log-log.", font=NOTE_FONT)
+    columns = F.SWEEP_COLUMNS
+    keys = [c.key for c in columns]
+    for i, col in enumerate(columns, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = col.width
+    ws.column_dimensions["A"].width = 19
+    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=len(keys))
+    ws.cell(2, 1).alignment = WRAP
+    ws.row_dimensions[2].height = 26
+    _headers(book, ws, 4, 1, [c.header for c in columns])
+    ws.row_dimensions[4].height = 42
+    first = ROOFLINE_FIRST_ROW
+    batches: list[Any] = [*SWEEP_BATCHES, "op_b"]
     for i, b in enumerate(batches):
         r = first + i
 
         def here(c: str, r: int = r) -> str:
-            if c in keys:
-                return _addr(r, 1 + keys.index(c))
-            return _addr(r, step_col0 + step_cols.index(c))
+            return f"${get_column_letter(1 + keys.index(c))}{r}"
 
-        if b == "batch_eff":
-            book.formula(ws, r, 1, "batch_eff", fmt="#,##0", font=HEADER_FONT)
+        op_row = b == "op_b"
+        if op_row:
+            book.formula(ws, r, 1, "op_b", fmt="#,##0", font=HEADER_FONT, fill=USED_FILL)
         else:
-            book.put(ws, r, 1, int(b), fmt="#,##0")
-        batch = here("batch")
-        args = F.decode_args(batch, "kv_seq_decode", "decode_context", F.EXPECTED_RATES)
-        parts = F.step_time({a: here(a) for a in F.STEP_ARGS}, here)
-        for c in step_cols:
-            book.formula(ws, r, step_col0 + step_cols.index(c), args.get(c, parts.get(c, "")), fmt="0.000E+00")
-        cells = {
-            "intensity": (f"({F.matmul_flops(batch)}+{F.decode_attention_flops(batch, 'decode_context')})/"
-                          f"({F.step_weight_bytes(batch)}+{batch}*kv_seq_decode)"),
-            "step_ms": here("total_ms"),
-            "tpot_ms": f"{F.user_tpot_s(here('total_s'), batch)}*1000",
-            "ttft_ms": f"{F.user_ttft_s(batch)}*1000",
-            "tokens_per_s": f"{batch}*1000/{here('tpot_ms')}",
-            "tflops": f"{here('flops_per_gpu')}/{here('total_s')}/1000000000000",
-            "memory_gb": f"(weight_bytes_total/tp+{batch}*(kv_seq_full/kv_shards)+reserve_bytes)/1000000000",
-            "fits": f"IF({batch}<=max_batch_memory,\"yes\",\"no\")",
-            "meets": f"IF(AND({here('tpot_ms')}<=tpot_slo_ms,{here('ttft_ms')}<=ttft_slo_ms),\"yes\",\"no\")",
-        }
-        for c, expr in cells.items():
-            book.formula(ws, r, 1 + keys.index(c), expr, fmt=SWEEP_COLUMNS[keys.index(c)][2])
+            book.put(ws, r, 1, b, fmt="#,##0")
+        for c, expr in F.sweep_row(here).items():
+            col = columns[keys.index(c)]
+            book.formula(ws, r, 1 + keys.index(c), expr, fmt=col.fmt or None, shape=None if op_row else ("sweep", c),
+                         fill=USED_FILL if op_row else None)
+            if c in ("fits", "meets"):
+                ws.cell(r, 1 + keys.index(c)).alignment = Alignment(horizontal="center")
     last = first + len(batches) - 1
-    book.put(ws, last + 1, 1, "(last row: the plan's operating batch)", font=NOTE_FONT)
+    for j, key in enumerate(keys, start=1):
+        book.name(f"roofline_{key}", ws, first, j, last - 1, j)
+        book.name(f"operating_point_{key}", ws, last, j)
+    book.put(ws, last + 1, 1, "(last row: the plan's operating microbatch)", font=NOTE_FONT)
 
-    # roof and prefill point
+    # the roof and the prefill point
     row = last + 3
     _headers(book, ws, row, 1, ["roof", "intensity (FLOP/byte)", "TFLOP/s per GPU"])
-    prefill_intensity = "(prefill_matmul+prompt_attention_flops)/(prompt_weight_bytes+kv_seq_prompt)"
-    prefill_intensity = prefill_intensity.replace("prefill_matmul", F.matmul_flops("input_tokens"))
-    pts = [
-        ("low", f"MIN(0.1,{_addr(first, 2)}/4)", f"{_addr(row + 1, 2)}*bandwidth_bytes_per_s/1000000000000"),
-        ("ridge", "peak_flops/bandwidth_bytes_per_s", "peak_flops/1000000000000"),
-        ("high", f"MAX(10000,4*{_addr(row + 5, 2)},4*{_addr(row + 2, 2)})", "peak_flops/1000000000000"),
-    ]
-    for i, (label, x, y) in enumerate(pts, start=1):
+    ws.row_dimensions[row].height = 30
+    for i, (label, x, y) in enumerate(F.ROOF_POINTS, start=1):
         book.put(ws, row + i, 1, label)
-        book.formula(ws, row + i, 2, x, fmt="#,##0.00")
-        book.formula(ws, row + i, 3, y, fmt="#,##0.0")
-    book.put(ws, row + 5, 1, "prefill")
-    book.formula(ws, row + 5, 2, prefill_intensity, fmt="#,##0.0")
-    book.formula(ws, row + 5, 3, "prefill_flops_per_gpu/prefill_total_s/1000000000000", fmt="#,##0.0")
-    book.put(ws, row + 4, 1, "point", font=HEADER_FONT)
+        book.formula(ws, row + i, 2, x, fmt="#,##0.00", name=f"roof_{label}_intensity")
+        book.formula(ws, row + i, 3, y.format(x=_addr(row + i, 2)), fmt="#,##0.0", name=f"roof_{label}_tflops")
+    point = row + len(F.ROOF_POINTS) + 3
+    _headers(book, ws, point - 1, 1, ["point", "intensity (FLOP/byte)", "TFLOP/s per GPU"])
+    ws.row_dimensions[point - 1].height = 30
+    book.put(ws, point, 1, "prefill (one prompt)")
+    book.formula(ws, point, 2, F.PREFILL_POINT[0], fmt="#,##0.0", name="prefill_point_intensity")
+    book.formula(ws, point, 3, F.PREFILL_POINT[1], fmt="#,##0.0", name="prefill_point_tflops")
 
     chart = ScatterChart(scatterStyle="lineMarker")
     chart.title = "Roofline (log-log)"
     chart.style = 13
-    chart.height, chart.width = 9.5, 16
+    chart.height, chart.width = 14, 29
     chart.x_axis.title = "arithmetic intensity (FLOP/byte)"
     chart.y_axis.title = "TFLOP/s per GPU"
+    chart.x_axis.number_format = chart.y_axis.number_format = "#,##0.##"
+    chart.x_axis.majorGridlines = None
     chart.x_axis.scaling.logBase = 10
     chart.y_axis.scaling.logBase = 10
     chart.x_axis.delete = False
     chart.y_axis.delete = False
     chart.legend.position = "b"
-    roof = Series(Reference(ws, min_col=3, min_row=row + 1, max_row=row + 3),
-                  Reference(ws, min_col=2, min_row=row + 1, max_row=row + 3), title="roof (catalogue peaks)")
-    roof.marker = Marker(symbol="none")
-    roof.smooth = False
-    roof.graphicalProperties.line.solidFill = "1F3864"
-    roof.graphicalProperties.line.width = 28000
-    decode = Series(Reference(ws, min_col=1 + keys.index("tflops"), min_row=first, max_row=last),
-                    Reference(ws, min_col=2, min_row=first, max_row=last), title="decode, batch 1…1024 and the plan's")
-    decode.marker = Marker(symbol="circle", size=7)
-    decode.marker.graphicalProperties = GraphicalProperties(solidFill="2E75B6")
-    decode.marker.graphicalProperties.line.solidFill = "2E75B6"
-    decode.smooth = False
-    decode.graphicalProperties.line.noFill = True
-    prefill = Series(Reference(ws, min_col=3, min_row=row + 5, max_row=row + 5),
-                     Reference(ws, min_col=2, min_row=row + 5, max_row=row + 5), title="prefill (one prompt)")
-    prefill.marker = Marker(symbol="diamond", size=11)
-    prefill.marker.graphicalProperties = GraphicalProperties(solidFill="C00000")
-    prefill.marker.graphicalProperties.line.solidFill = "C00000"
-    prefill.smooth = False
-    prefill.graphicalProperties.line.noFill = True
-    for s in (roof, decode, prefill):
+
+    def series(xs: Reference, ys: Reference, title: str, colour: str, symbol: str | None, size: int = 7) -> Series:
+        s = Series(ys, xs, title=title)
+        s.smooth = False
+        if symbol is None:
+            s.marker = Marker(symbol="none")
+            s.graphicalProperties.line.solidFill = colour
+            s.graphicalProperties.line.width = 28000
+        else:
+            s.marker = Marker(symbol=symbol, size=size)
+            s.marker.graphicalProperties = GraphicalProperties(solidFill=colour)
+            s.marker.graphicalProperties.line.solidFill = colour
+            s.graphicalProperties.line.noFill = True
+        return s
+
+    ix, it = 1 + keys.index("intensity"), 1 + keys.index("tflops")
+    for s in (
+        series(Reference(ws, min_col=2, min_row=row + 1, max_row=row + 3),
+               Reference(ws, min_col=3, min_row=row + 1, max_row=row + 3), "roof (catalogue peaks)", "1F3864", None),
+        series(Reference(ws, min_col=ix, min_row=first, max_row=last - 1),
+               Reference(ws, min_col=it, min_row=first, max_row=last - 1), "decode, microbatch 1…1024", "2E75B6",
+               "circle"),
+        series(Reference(ws, min_col=ix, min_row=last, max_row=last), Reference(ws, min_col=it, min_row=last,
+                                                                                max_row=last),
+               "the plan's operating batch", "ED7D31", "triangle", 13),
+        series(Reference(ws, min_col=2, min_row=point, max_row=point), Reference(ws, min_col=3, min_row=point,
+                                                                                 max_row=point),
+               "prefill (one prompt)", "C00000", "diamond", 11),
+    ):
         chart.series.append(s)
-    ws.add_chart(chart, f"{get_column_letter(len(keys) + 2)}4")
-    ws.page_setup.orientation = "landscape"
+    chart_row = point + 2  # below the tables, as wide as the sweep
+    ws.add_chart(chart, f"A{chart_row}")
+    ws.page_setup.orientation = "portrait"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 1
     ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_area = f"A1:{get_column_letter(len(keys) + 12)}{row + 6}"
+    ws.print_options.horizontalCentered = True
+    ws.print_area = f"A1:{get_column_letter(len(keys))}{chart_row + 28}"
 
 
 # --------------------------------------------------------------------------------------------------------- about
@@ -982,15 +1168,20 @@ def _about_sheet(book: Book, spec: PlanSpec, result: PlanResult, cat: Catalogue)
                        "`whichwall read plan.xlsx` reads the inputs back into a spec and prints the planner's plan."),
         ("units", "Decimal: GB = 1e9 bytes, TB/s = 1e12 bytes/s, TFLOP/s = 1e12 FLOP/s. Times in ms, money in USD, "
                   "a month is 730 hours. Peaks are dense; link bandwidth is per direction."),
-        ("floor", "Roofline time max(bytes / peak bandwidth, FLOPs / peak FLOP/s) plus the ring all-reduces of "
-                  "tensor parallelism, no overheads: no engine beats it."),
-        ("expected", "The floor with measured efficiencies (fractions of bandwidth, FLOP/s and link bandwidth, "
-                     "latency per collective, overheads), from the Catalogue rows and the Assumptions sheet."),
+        ("floor", "A bound no engine beats: only the bytes that must move (the embedding rows a step gathers) and "
+                  "the FLOPs that must run (a prefill's LM head for the last token only), perfectly overlapped: "
+                  "max(bytes / peak bandwidth, FLOPs / peak FLOP/s, collective bytes / link bandwidth)."),
+        ("expected", "The step with measured efficiencies (fractions of bandwidth, FLOP/s and link bandwidth, "
+                     "latency per collective, overheads), from the Catalogue rows and the Efficiency sheet."),
         ("n/a", "Where the planner has no value (no budget, no price, no batch that works) a cell shows n/a."),
-        ("automatic tp", "A tp input of 'auto' (or blank) picks, like the planner, the smallest tensor-parallel "
-                         "size that fits and meets both SLOs at batch 1 (Search sheet)."),
-        ("defined names", "Every input and result is a workbook-level name (e.g. model, gpu, dtype, tp, qps, "
-                          "ttft_slo_ms, decode_floor_ms, binding_wall); use them in your own formulas."),
+        ("automatic layout", "tp, pp and ep left 'auto' (or blank) are chosen like the planner chooses them: every "
+                             "layout engines run is a candidate (Search sheet) and the plan is the cheapest that "
+                             "meets both SLOs (ties: fewer GPUs, then lower TPOT); else the nearest that fits; else "
+                             "the layout with the most GPUs per replica. A number restricts the candidates."),
+        ("next wall", "The wall that binds once the binding wall is relaxed (2x memory, 1.5x bandwidth, 1.5x FLOP/s, "
+                      "2x links and NIC, no budget), at the same layout: the relaxed row of the Search sheet."),
+        ("defined names", "Every input and result is a workbook-level name (e.g. model, gpu, dtype, tp, pp, ep, qps, "
+                          "ttft_slo_ms, decode_floor_ms, binding_wall, next_wall); use them in your own formulas."),
         ("efficiency sources", cat.efficiency(result.accelerator.id).source),
         ("memory reserve source", serving_assumptions().memory_reserve_source),
         ("accelerator source", result.accelerator.source),
@@ -1049,15 +1240,15 @@ def build(spec: PlanSpec, catalogue: Catalogue | None = None) -> Built:
     _catalogue_sheet(book, cat, result)
     _efficiency_sheet(book, cat)
     _assumptions_sheet(book)
-    _workings_sheet(book)
     _search_sheet(book)
+    _workings_sheet(book)
     _plan_sheet(book, spec, result)
-    _roofline_sheet(book, spec)
+    _roofline_sheet(book)
     _about_sheet(book, spec, result, cat)
     wb.active = 0
     wb.properties.creator = "whichwall"
     wb.properties.title = f"whichwall plan: {spec.name}"
-    values = Evaluator(book.cells, book.names).evaluate_all()
+    values = Evaluator(book.cells, book.names, book.shapes).evaluate_all()
     return Built(book, values, result)
 
 

@@ -9,13 +9,19 @@ Supported: numbers, strings, TRUE/FALSE, A1 references and ranges (optionally sh
 workbook-level defined names, the operators ``+ - * / ^ & = <> < > <= >=`` (unary minus binds tighter than ``^``,
 as in Excel), and the functions in ``FUNCTIONS``. Semantics follow Excel: blanks are 0 (or "" against text), text
 compares case-insensitively, numbers < text < booleans, errors propagate, IF evaluates only the branch it takes.
+
+A plan's tables repeat one formula down many rows (a spreadsheet's relative references), so a formula is parsed once
+per *shape*: its text with every relative reference written as an offset from its own cell. Cells of one shape share
+one syntax tree, evaluated with their own offset. The builder names the shape of the cells it repeats (``shapes``);
+for other cells (a workbook read back) the shape is computed from the text.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -118,6 +124,12 @@ class Range:
         c2, r2 = _cell(last) if last else (c1, r1)
         return cls(sheet, min(c1, c2), min(r1, r2), max(c1, c2), max(r1, r2))
 
+    def shifted(self, rel: tuple[bool, bool, bool, bool], rows: int, cols: int) -> Range:
+        """This range moved by (rows, cols) where its references are relative (``rel``: column 1, row 1, column 2,
+        row 2 without a ``$``), as a formula copied that far moves."""
+        return Range(self.sheet, self.col1 + cols * rel[0], self.row1 + rows * rel[1], self.col2 + cols * rel[2],
+                     self.row2 + rows * rel[3])
+
     @property
     def single(self) -> bool:
         return self.col1 == self.col2 and self.row1 == self.row2
@@ -199,7 +211,12 @@ class _Parser:
         if kind == "error":
             return ("lit", XLError(value))
         if kind == "ref":
-            return ("ref", Range.parse(value, self.sheet))
+            _, addr = _split_ref(value, self.sheet)
+            first, _, last = addr.partition(":")
+            last = last or first
+            rel = (not first.startswith("$"), "$" not in first.lstrip("$"), not last.startswith("$"),
+                   "$" not in last.lstrip("$"))
+            return ("ref", Range.parse(value, self.sheet), rel)
         if kind == "name":
             upper = value.upper()
             if upper in ("TRUE", "FALSE"):
@@ -231,6 +248,26 @@ class _Parser:
 def parse(formula: str, sheet: str) -> tuple:
     """The syntax tree of ``formula`` (with or without the leading ``=``) on ``sheet``."""
     return _Parser(formula[1:] if formula.startswith("=") else formula, sheet).parse()
+
+
+_SHAPE = re.compile(r'"(?:[^"]|"")*"|(?<![A-Za-z0-9_.$])(\$?)([A-Z]{1,3})(\$?)([0-9]+)(?![A-Za-z0-9_(!])')
+_COLUMNS: dict[str, int] = {}
+
+
+def shape(formula: str, col: int, row: int) -> str:
+    """``formula`` (in the cell at ``col``, ``row``) with every relative reference written as an offset from that
+    cell: formulas copied down or across a table have one shape."""
+    def sub(m: re.Match[str]) -> str:
+        letters = m.group(2)
+        if letters is None:  # a string literal
+            return m.group(0)
+        c = _COLUMNS.get(letters)
+        if c is None:
+            c = _COLUMNS.setdefault(letters, column_index_from_string(letters))
+        cs = letters if m.group(1) else f"[{c - col}]"
+        rs = m.group(4) if m.group(3) else f"[{int(m.group(4)) - row}]"
+        return f"{m.group(1)}{cs}{m.group(3)}{rs}"
+    return _SHAPE.sub(sub, formula)
 
 
 def functions_used(formula: str) -> set[str]:
@@ -346,11 +383,29 @@ class Evaluator:
     value is computed once, on demand (``value``), or all together (``evaluate_all``).
     """
 
-    def __init__(self, cells: dict[str, dict[str, Any]], names: dict[str, str]):
+    def __init__(self, cells: dict[str, dict[str, Any]], names: dict[str, str],
+                 shapes: dict[tuple[str, str], Hashable] | None = None):
         self.cells = cells
         self.names = {k.lower(): v for k, v in names.items()}
+        self.shapes = shapes or {}
         self._memo: dict[tuple[str, str], Any] = {}
         self._active: set[tuple[str, str]] = set()
+        self._trees: dict[Hashable, tuple[tuple, int, int]] = {}
+        self._ranges: dict[str, Range] = {}
+        self._offset = (0, 0)
+
+    def _tree(self, sheet: str, coord: str, formula: str) -> tuple[tuple, tuple[int, int]]:
+        """The syntax tree of a cell's formula and the (rows, columns) its relative references move by: a tree
+        parsed once per shape (``shapes[(sheet, coord)]`` where the builder named it, else computed)."""
+        col, row = _cell(coord)
+        key = self.shapes.get((sheet, coord))
+        if key is None:
+            key = (sheet, shape(formula, col, row))
+        hit = self._trees.get(key)
+        if hit is None:
+            hit = self._trees[key] = (parse(formula, sheet), row, col)
+        tree, row0, col0 = hit
+        return tree, (row - row0, col - col0)
 
     def is_formula(self, sheet: str, coord: str) -> bool:
         return _is_formula(self.cells.get(sheet, {}).get(coord))
@@ -367,13 +422,16 @@ class Evaluator:
             if key in self._active:
                 raise FormulaError(f"circular reference at {sheet}!{coord}")
             self._active.add(key)
+            saved = self._offset
             try:
-                out = self._eval(parse(raw, sheet))
+                tree, self._offset = self._tree(sheet, coord, raw)
+                out = self._eval(tree)
                 if isinstance(out, Range):
                     out = self._deref(out)
                 if out is BLANK:  # a formula cell is never empty: a reference to a blank shows 0
                     out = 0.0
             finally:
+                self._offset = saved
                 self._active.discard(key)
         elif isinstance(raw, int) and not isinstance(raw, bool):
             out = float(raw)
@@ -386,16 +444,24 @@ class Evaluator:
 
     def evaluate_all(self) -> dict[str, dict[str, Any]]:
         """``{sheet: {coord: value}}`` for every formula cell."""
-        return {
-            sheet: {coord: self.value(sheet, coord) for coord, raw in cells.items() if _is_formula(raw)}
-            for sheet, cells in self.cells.items()
-        }
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 20_000))  # a chain of dependent cells is evaluated depth first
+        try:
+            return {
+                sheet: {coord: self.value(sheet, coord) for coord, raw in cells.items() if _is_formula(raw)}
+                for sheet, cells in self.cells.items()
+            }
+        finally:
+            sys.setrecursionlimit(limit)
 
     def name_range(self, name: str) -> Range:
-        target = self.names.get(name.lower())
-        if target is None:
-            raise FormulaError(f"unknown defined name {name!r}")
-        return Range.parse(target.lstrip("="), "")
+        rng = self._ranges.get(name)
+        if rng is None:
+            target = self.names.get(name.lower())
+            if target is None:
+                raise FormulaError(f"unknown defined name {name!r}")
+            rng = self._ranges[name] = Range.parse(target.lstrip("="), "")
+        return rng
 
     # -- internals --
 
@@ -409,7 +475,8 @@ class Evaluator:
         if kind == "lit":
             return node[1]
         if kind == "ref":
-            return node[1]
+            rows, cols = self._offset
+            return node[1].shifted(node[2], rows, cols) if rows or cols else node[1]
         if kind == "name":
             return self.name_range(node[1]) if node[1] in self.names else NAME
         if kind == "neg":
@@ -595,6 +662,32 @@ def _match(ev: Evaluator, args: tuple) -> Any:
     return NA
 
 
+def _mod(ev: Evaluator, args: tuple) -> Any:
+    n, d = _num(ev._scalar(args[0])), _num(ev._scalar(args[1]))
+    if isinstance(n, XLError):
+        return n
+    if isinstance(d, XLError):
+        return d
+    if d == 0:
+        return DIV0
+    return n - d * math.floor(n / d)
+
+
+def _count(ev: Evaluator, args: tuple) -> Any:
+    """Numbers among the arguments (in references: number cells only, not text, booleans or blanks)."""
+    n = 0
+    for a in args:
+        values, from_ref = ev._values(a)
+        for v in values:
+            if isinstance(v, bool):
+                n += 0 if from_ref else 1
+            elif isinstance(v, (int, float)):
+                n += 1
+            elif not from_ref and isinstance(v, str) and not isinstance(_num(v), XLError):
+                n += 1
+    return float(n)
+
+
 def _isnumber(ev: Evaluator, args: tuple) -> Any:
     v = ev._scalar(args[0])
     return isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -632,6 +725,8 @@ FUNCTIONS: dict[str, Callable[[Evaluator, tuple], Any]] = {
     "EXP": _unary(math.exp),
     "INDEX": _index,
     "MATCH": _match,
+    "MOD": _mod,
+    "COUNT": _count,
     "ISNUMBER": _isnumber,
     "ISTEXT": _istext,
     "NA": lambda ev, a: NA,

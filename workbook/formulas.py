@@ -2,24 +2,38 @@
 
 This module is the one place the workbook's formulas are written. Each quantity is named like the planner's value
 (``planner.plan.evaluate(spec).values`` keys for results; ``m_*`` model fields, ``a_*`` accelerator fields,
-``eff_*`` measured efficiencies for the workings) and becomes a workbook-level defined name, so formulas read like
-the planner's code: ``=weight_bytes_total/tp``. The tests recalculate exported plans in LibreOffice and compare every
-result with the planner, so a change in ``planner`` that is not mirrored here fails a test.
+``eff_*`` measured efficiencies, ``op_*`` the operating point for the workings) and becomes a workbook-level defined
+name, so formulas read like the planner's code: ``=weight_bytes_total/(op_tp*op_pp)``. The tests recalculate
+exported plans in LibreOffice and compare every result with the planner, so a change in ``planner`` that is not
+mirrored here fails a test.
 
-Only functions every spreadsheet has are used (the Excel 2010 set: IF, AND, OR, NOT, MIN, MAX, INT, CEILING, LN,
-EXP, LOG10, INDEX, MATCH, ISNUMBER, ISTEXT, NA, VALUE); no XLOOKUP, LET, LAMBDA, dynamic arrays or structured
-references. "n/a" (text) stands where the planner has None.
+Only functions every spreadsheet has are used, the Excel 2010 set: ``FUNCTIONS_USED`` — AND, CEILING, COUNT, COUNTA,
+EXP, IF, INDEX, INT, ISNUMBER, LN, MATCH, MAX, MIN, MOD, NA, NOT, OFFSET, OR, VALUE (OFFSET and COUNTA only in the
+defined names that feed the drop-down lists). No XLOOKUP, LET, LAMBDA, MINIFS/MAXIFS, dynamic arrays, array
+formulas or structured references. "n/a" (text) stands where the planner has None.
 
 Mirrors, with the planner function each one follows:
-- ``step_time``: ``planner.roofline.step_time`` (the one step-time formula) — every step of every table uses it;
-- fragments ``attended``, ``kv_per_sequence``, ``experts_touched``, ``step_weight_bytes``, ``matmul_flops``,
-  ``decode_attention_flops``: the functions of the same names in ``planner.roofline``;
-- ``WORKINGS``/``RESULTS``: ``planner.plan.operating_point``, ``evaluate``, ``_binding`` (the binding-wall rule,
-  as nested IFs), ``planner.topology`` and ``planner.walls.next_wall``;
-- the SLO batch and the crossover batch are the planner's bisections unrolled, one spreadsheet row per step
-  (``slo_ladder_row``, ``crossover_ladder_row``); the automatic tp is ``planner.plan.choose_tp`` over a table of the
-  candidate tensor-parallel sizes;
+
+- ``step_time``: ``planner.roofline.step_time`` (the floors' steps, with ``StepTime.overlap``); fragments
+  ``attended``, ``kv_per_sequence``, ``experts_touched``, ``step_weight_bytes``, ``gathered_embedding_bytes``,
+  ``matmul_flops``, ``decode_attention_flops``: the ``planner.roofline`` functions of the same names;
+- ``candidate_row``: one row of ``planner.evaluator.build`` and ``operate`` per layout (tp, pp, ep) that
+  ``planner.topology.layouts`` allows: the decode step's affine coefficients (``_decode_coefficients``), pipeline
+  hops and expert all-to-alls (``extra_network_s``, ``hop_link``), the prefill, the largest batch that fits, the
+  SLO batch (``slo_batches``, 17 steps, one per binary digit of the batch) and the operating batch; its cost and
+  times at that batch (``metrics``) and the ranking keys of ``planner.plan.best_index``;
+- ``OPERATING``: ``planner.evaluator.metrics`` of the chosen row (utilizations, step-time split, the binding rule
+  and wall of ``planner.walls``), twice: for the plan, and for the same layout with the binding wall relaxed by
+  ``planner.walls.RELAXATIONS`` (``planner.plan._next_wall``), whose wall is the next wall;
+- ``RESULT_FORMULAS``: ``planner.plan._result`` (values, with n/a where it has None);
+- the crossover batch is ``planner.roofline.crossover_batch``'s bisection unrolled, one row per step;
+- ``sweep_row``, ``ROOF_POINTS``, ``PREFILL_POINT``: the Roofline sheet (``planner.evaluator.decode`` of the plan's
+  layout at each microbatch, ``planner.roofline.decode_intensity``, ``planner.topology.memory_used_bytes``);
 - ``MODEL_DERIVED``: the parameter counts of ``planner.catalogue.Model``.
+
+The SLO batch is found digit by digit (``SLO_BITS``): the largest batch up to ``BATCH_SEARCH_LIMIT`` that meets
+both SLOs, the batch ``planner.evaluator.bisect`` converges on, since both a user's TPOT and TTFT grow with the batch
+(the bisection's own premise); it needs one test per digit instead of a lo/hi/mid row per halving.
 """
 
 from __future__ import annotations
@@ -30,25 +44,40 @@ from dataclasses import dataclass
 
 from planner import topology
 from planner import walls as W
-from planner.plan import BATCH_SEARCH_LIMIT
+from planner.evaluator import BATCH_SEARCH_LIMIT
 from planner.roofline import ALLREDUCES_PER_LAYER, CROSSOVER_SEARCH_LIMIT
-from planner.topology import TP_CHOICES
 from planner.units import ACTIVATION_BYTES, GB, MS_PER_S, TB, TERA, US_PER_S
 
 NA_TEXT = "n/a"
 """What a cell shows where the planner's value is None."""
 
-REPLICA_TOLERANCE = topology.REPLICA_TOLERANCE
-"""``planner.topology.replicas_needed`` rounds qps / rps − 1e-9 up, so an exact multiple needs no extra replica."""
+FUNCTIONS_USED: tuple[str, ...] = (
+    "AND", "CEILING", "COUNT", "COUNTA", "EXP", "IF", "INDEX", "INT", "ISNUMBER", "LN", "MATCH", "MAX",
+    "MIN", "MOD", "NA", "NOT", "OFFSET", "OR", "VALUE",
+)
+"""Every spreadsheet function a plan workbook uses (cells, defined names, validations, conditional formats); the
+tests check the list is complete and true."""
 
-SLO_LADDER_STEPS = math.ceil(math.log2(BATCH_SEARCH_LIMIT - 1)) + 1
-"""Rows of the unrolled TPOT-SLO bisection: enough halvings to narrow [1, BATCH_SEARCH_LIMIT] to one batch."""
+REPLICA_TOLERANCE = topology.REPLICA_TOLERANCE
+"""``planner.topology.REPLICA_TOLERANCE``: replicas = ceil(qps / rps − 1e-9), so an exact multiple needs no extra."""
+
+SLO_BITS: tuple[int, ...] = tuple(2**i for i in reversed(range(BATCH_SEARCH_LIMIT.bit_length())))
+"""The steps of the SLO-batch search: the binary digits of a batch up to ``BATCH_SEARCH_LIMIT`` (2^16 … 1, 17 of
+them). Each step keeps its digit where the batch with it still meets both SLOs: the largest batch meeting them,
+as ``planner.evaluator.bisect`` finds it (both times grow with the batch, so both searches find the same batch)."""
 
 CROSSOVER_LADDER_STEPS = math.ceil(math.log2(CROSSOVER_SEARCH_LIMIT - 1)) + 1
 """Rows of the unrolled crossover-batch bisection over [1, CROSSOVER_SEARCH_LIMIT]."""
 
-NOT_FOUND = 999
-"""Marker above any tensor-parallel size (the largest is 64) in the automatic-tp table."""
+PP_CHOICES = topology.PP_CHOICES
+EP_CHOICES = (1, 2)
+"""The ep options of a candidate: 1 (experts split like every matrix) or 2 (ep = tp: whole experts per GPU)."""
+
+CANDIDATES = topology.TP_SLOTS * len(PP_CHOICES) * len(EP_CHOICES)
+"""Rows of the candidate table: one per (tp slot, pp choice, ep choice), in ``planner.topology.layouts``' order."""
+
+TP_HELPER_ROWS = topology.MAX_GPUS_PER_REPLICA
+"""Rows of the table of tensor-parallel sizes (n = 1 … 64) the tp slots are read from."""
 
 
 def num(x: float) -> str:
@@ -56,6 +85,10 @@ def num(x: float) -> str:
     if float(x).is_integer() and abs(x) < 1e15:
         return str(int(x))
     return repr(float(x))
+
+
+MS = num(MS_PER_S)
+A_BYTES = num(ACTIVATION_BYTES)
 
 
 @dataclass(frozen=True)
@@ -85,9 +118,9 @@ def kv_per_sequence(context: str) -> str:
 
 
 def experts_touched(tokens: str) -> str:
-    """``planner.roofline.experts_touched``: E·(1 − (1 − k/E)^tokens), 0 for a dense model."""
-    return (f"IF(m_experts=0,0,IF(m_experts_per_token<m_experts,"
-            f"m_experts*(1-EXP({tokens}*LN(1-m_experts_per_token/m_experts))),m_experts))")
+    """``planner.roofline.experts_touched``: E·(1 − (1 − k/E)^tokens) (ln(1 − k/E) is ``experts_log_miss``), all E
+    experts where every token routes to all, 0 for a dense model (E = 0)."""
+    return f"IF(experts_all,m_experts,m_experts*(1-EXP({tokens}*experts_log_miss)))"
 
 
 def step_weight_bytes(tokens: str) -> str:
@@ -105,6 +138,13 @@ def routed_expert_flops(tokens: str) -> str:
     return f"2*{tokens}*m_moe_layers*m_experts_per_token*m_expert_params"
 
 
+def gathered_embedding_bytes(tokens: str) -> str:
+    """``planner.roofline._gathered_embedding_bytes``: an untied input-embedding table less the rows ``tokens``
+    tokens gather (what a strict floor need not read); 0 for a tied model."""
+    return (f"IF(m_tie_word_embeddings,0,(m_embedding_params-MIN({tokens},m_vocab_size)*m_hidden_size)"
+            f"*weight_dtype_bytes)")
+
+
 def matmul_flops(tokens: str) -> str:
     """``planner.roofline.decode_matmul_flops``: 2 · matmul params · tokens."""
     return f"2*m_matmul_params*{tokens}"
@@ -119,6 +159,18 @@ def causal_pairs(prompt: str, window: str) -> str:
     """``planner.roofline._causal_pairs``: Σ_{i≤P} min(i, window), 0 = no window."""
     full = f"{prompt}*({prompt}+1)/2"
     return f"IF({window}=0,{full},IF({prompt}<={window},{full},{window}*({window}+1)/2+({prompt}-{window})*{window}))"
+
+
+def decode_bytes_strict(batch: str, context_kv: str) -> str:
+    """``planner.roofline.decode_bytes``: the weights a decode step's tokens touch (of an untied embedding table
+    only the rows they gather) plus ``batch`` sequences' KV cache (``context_kv`` bytes each)."""
+    return f"({step_weight_bytes(batch)}-{gathered_embedding_bytes(batch)}+{batch}*{context_kv})"
+
+
+def decode_intensity(batch: str, context: str, context_kv: str) -> str:
+    """``planner.roofline.decode_intensity``: FLOPs of a decode step ÷ the bytes it must read."""
+    return (f"({matmul_flops(batch)}+{decode_attention_flops(batch, context)})/"
+            f"{decode_bytes_strict(batch, context_kv)}")
 
 
 def compute_dtype(dtype_name: str) -> str:
@@ -141,43 +193,82 @@ def compute_fraction(cdtype: str) -> str:
     return f"INDEX(eff_compute_columns,eff_row,MATCH({cdtype},eff_compute_dtypes,0))"
 
 
-def user_tpot_s(decode_s: str, batch: str) -> str:
-    """``planner.serving.aggregated_times``: TPOT = t_d + (B / output_tokens) · t_p."""
-    return f"({decode_s}+{batch}/output_tokens*prefill_total_s)"
+def burst(batch: str) -> str:
+    """``planner.serving.aggregated_times``' burst term at a batch B ≥ 1: a · (B − 1)^β · (1024 / output_tokens)^δ
+    (the last factor is ``burst_scale``), 0 at B = 1."""
+    return f"IF({batch}>1,eff_burst_coefficient*({batch}-1)^eff_burst_exponent*burst_scale,0)"
 
 
-def user_ttft_s(batch: str, prefill_s: str = "prefill_total_s") -> str:
-    """``planner.serving.aggregated_times``: TTFT = o_r + t_p · (1 + a · (B − 1)^β · (1024 / output_tokens)^δ)."""
-    others = f"MAX({batch}-1,0)"
-    burst = (f"IF({others}>0,eff_burst_coefficient*{others}^eff_burst_exponent*"
-             f"(burst_reference_output_tokens/output_tokens)^eff_burst_output_exponent,0)")
-    return f"(eff_request_overhead_s+{prefill_s}*(1+{burst}))"
+def user_tpot_ms(decode_s: str, batch: str, prefill_s: str) -> str:
+    """``planner.serving.aggregated_times``: TPOT = t_d + (B / output_tokens) · t_p, in ms."""
+    return f"({decode_s}+{batch}/output_tokens*{prefill_s})*{MS}"
 
 
-def link_ok(tp: str) -> str:
-    """``Accelerator.tp_link`` does not raise: tp 1, or within the scale-up domain, or a PCIe host."""
-    return (f"OR({tp}<=1,AND(a_scaleup_gbs>0,{tp}<=a_scaleup_domain),"
-            f"AND(a_pcie_gbs>0,{tp}<=a_pcie_domain))")
-
-
-def link_kind(tp: str) -> str:
-    """Which link a tp group all-reduces over (``Accelerator.tp_link``); #N/A beyond the accelerator's domains."""
-    return (f"IF({tp}<=1,\"none\",IF(AND(a_scaleup_gbs>0,{tp}<=a_scaleup_domain),\"scale-up\","
-            f"IF(AND(a_pcie_gbs>0,{tp}<=a_pcie_domain),\"PCIe\",NA())))")
-
-
-def link_gbs(kind: str) -> str:
-    return f"IF({kind}=\"scale-up\",a_scaleup_gbs,IF({kind}=\"PCIe\",a_pcie_gbs,0))"
-
-
-def link_latency(kind: str) -> str:
-    return f"IF({kind}=\"scale-up\",eff_scaleup_latency_s,IF({kind}=\"PCIe\",eff_pcie_latency_s,0))"
+def user_ttft_ms(batch: str, prefill_s: str) -> str:
+    """``planner.serving.aggregated_times``: TTFT = o_r + t_p · (1 + burst(B)), in ms."""
+    return f"(eff_request_overhead_s+{prefill_s}*(1+{burst(batch)}))*{MS}"
 
 
 def dominant(memory: str, compute: str, network: str) -> str:
     """``planner.walls.dominant``: the largest of three times; ties go to memory bandwidth, then compute."""
     return (f"IF(AND({memory}>={compute},{memory}>={network}),\"{W.MEMORY_BANDWIDTH}\","
             f"IF({compute}>={network},\"{W.COMPUTE}\",\"{W.NETWORK}\"))")
+
+
+def within(link: str, gpus: str) -> str:
+    """``gpus`` GPUs share the accelerator's ``link`` (scaleup or pcie) domain (``<link>_gpus``: 0 without it)."""
+    return f"{gpus}<={link}_gpus"
+
+
+def ring_s(tp: str, tokens: str, link: str) -> str:
+    """``planner.roofline.step_time``'s ring all-reduce of ``tokens`` tokens' activations: 2(tp−1)/tp · message /
+    link bandwidth."""
+    return f"2*({tp}-1)/{tp}*({tokens}*m_hidden_size*{A_BYTES})/{link}"
+
+
+def allreduce_s(tp: str, tokens: str, layers: str, link: str, latency: str) -> str:
+    """``step_time``'s network part: 2 all-reduces per layer, each a ring plus a latency; 0 at tp = 1."""
+    return f"IF({tp}>1,{num(ALLREDUCES_PER_LAYER)}*{layers}*({ring_s(tp, tokens, link)}+{latency}),0)"
+
+
+def extra_network_s(tokens: str, tp: str, pp: str, ep: str, link: str, latency: str, hop: str,
+                    hop_latency: str) -> str:
+    """``planner.evaluator.extra_network_s``: (pp − 1) pipeline hops of ``tokens`` tokens' activations, and at
+    ep > 1 two all-to-alls per MoE layer instead of the experts' all-reduce."""
+    hops = f"({pp}-1)*({tokens}*m_hidden_size*{A_BYTES}/({tp}*{hop})+{hop_latency})"
+    per_gpu = f"{tokens}*m_experts_per_token*m_hidden_size*{A_BYTES}*({ep}-1)/({ep}*{tp})"
+    all_to_all = f"m_moe_layers*2*({per_gpu}/{link}+{latency})"
+    experts_allreduce = (f"{num(ALLREDUCES_PER_LAYER)}*(m_moe_layers/{num(ALLREDUCES_PER_LAYER)})*"
+                         f"({ring_s(tp, tokens, link)}+{latency})")
+    return f"{hops}+IF({ep}>1,{all_to_all}-{experts_allreduce},0)"
+
+
+def decode_memory_s(c: Callable[[str], str], batch: str) -> str:
+    """``planner.evaluator.decode``: memory = m0 + m1·b + me·touched(b)."""
+    return f"{c('m0')}+{c('m1')}*{batch}+{c('me')}*{experts_touched(batch)}"
+
+
+def decode_total_s(c: Callable[[str], str], batch: str) -> str:
+    """``planner.evaluator.decode(...).total_s``: max(memory, compute) + network + overhead, each affine in b."""
+    return (f"MAX({decode_memory_s(c, batch)},{c('c1')}*{batch})+({c('n0')}+{c('n1')}*{batch})"
+            f"+(step_overhead_s+sequence_overhead_s*{batch})")
+
+
+def decode_total_bisect_s(c: Callable[[str], str], batch: str) -> str:
+    """``planner.evaluator.decode_total_s`` (the search's inner loop): max(memory, compute) + (n0 + o0) +
+    (n1 + o1)·b (``c('n0o')``, ``c('n1o')``: the sums)."""
+    return f"MAX({decode_memory_s(c, batch)},{c('c1')}*{batch})+{c('n0o')}+{c('n1o')}*{batch}"
+
+
+def meets_slos(c: Callable[[str], str], batch: str) -> str:
+    """``planner.evaluator.slo_batches``' test: a user's TPOT and TTFT at ``batch`` are within both SLOs."""
+    tpot = user_tpot_ms(decode_total_bisect_s(c, batch), batch, c("pre_total_s"))
+    return f"AND({tpot}<=tpot_slo_ms,{user_ttft_ms(batch, c('pre_total_s'))}<=ttft_slo_ms)"
+
+
+def replicas(qps_per_replica: str) -> str:
+    """``planner.evaluator.metrics``: replicas = max(ceil(qps / requests/s per replica − 1e-9), 1)."""
+    return f"MAX(CEILING(MAX(qps/{qps_per_replica}-replica_tolerance,0),1),1)"
 
 
 # ---------------------------------------------------------------------------------------------------- step time
@@ -194,32 +285,8 @@ STEP_PARTS: tuple[str, ...] = (
     "bytes_per_gpu", "flops_per_gpu", "memory_s", "compute_s", "network_s", "overhead_s", "total_s", "total_ms",
 )
 
-EXPECTED_RATES: dict[str, str] = {
-    "bandwidth": "exp_bandwidth", "peak_flops": "exp_peak_flops", "attention_peak_flops": "exp_attention_peak_flops",
-    "expert_bandwidth_fraction": "eff_expert_bandwidth_fraction",
-    "expert_compute_fraction": "eff_expert_compute_fraction",
-    "step_overhead_s": "step_overhead_s", "sequence_overhead_s": "sequence_overhead_s", "kv_split": "kv_split",
-}
-"""Rates of an expected decode step (``planner.roofline._step``): catalogue peaks times the measured fractions,
-the routed experts' own fractions, layers × the per-layer overheads, and the KV cache split by KV head."""
 
-PREFILL_RATES: dict[str, str] = {
-    **EXPECTED_RATES, "peak_flops": "exp_prefill_peak_flops",
-    "attention_peak_flops": "exp_prefill_attention_peak_flops",
-    "expert_compute_fraction": "eff_prefill_expert_compute_fraction",
-}
-"""An expected prefill: the prefill compute fractions where the Efficiency table has them."""
-
-FLOOR_RATES: dict[str, str] = {
-    "bandwidth": "bandwidth_bytes_per_s", "peak_flops": "peak_flops", "attention_peak_flops": "attention_peak_flops",
-    "expert_bandwidth_fraction": "1", "expert_compute_fraction": "1",
-    "step_overhead_s": "0", "sequence_overhead_s": "0", "kv_split": "tp",
-}
-"""Rates of a floor (``Efficiency.ideal``): catalogue peaks exactly, no latency, no overhead, the KV cache spread
-over every GPU."""
-
-
-def step_time(arg: Mapping[str, str], part: Callable[[str], str]) -> dict[str, str]:
+def step_time(arg: Mapping[str, str], part: Callable[[str], str], overlap: bool = False) -> dict[str, str]:
     """``planner.roofline.step_time`` as formulas: ``arg`` maps each of ``STEP_ARGS`` to a cell reference,
     ``part(name)`` is the reference of an earlier part of the same step. Returns the formula of each ``STEP_PARTS``.
 
@@ -228,210 +295,574 @@ def step_time(arg: Mapping[str, str], part: Callable[[str], str]) -> dict[str, s
     compute = ((matmul_flops + expert_matmul_flops / expert_compute_fraction) / peak
                + attention_flops / attention_peak) / tp;
     network = 2 · layers · [2(tp−1)/tp · tokens · hidden · 2 bytes / link_bandwidth + latency] (0 at tp = 1);
-    overhead = step_overhead + sequences · sequence_overhead; total = max(memory, compute) + network + overhead.
+    overhead = step_overhead + sequences · sequence_overhead; total = max(memory, compute) + network + overhead,
+    or with ``overlap`` (floors, ``StepTime.overlap``) max(memory, compute, network) + overhead.
     """
     a, tp = arg, arg["tp"]
     w, ew, kv, ks = a["weight_bytes"], a["expert_weight_bytes"], a["kv_bytes"], a["kv_split"]
     mm, em, att = a["matmul_flops"], a["expert_matmul_flops"], a["attention_flops"]
-    message = f"({a['tokens']}*m_hidden_size*{num(ACTIVATION_BYTES)})"
-    ring = f"2*({tp}-1)/{tp}*{message}/{a['link_bandwidth']}"
+    m, c, n, o = part("memory_s"), part("compute_s"), part("network_s"), part("overhead_s")
     return {
         "bytes_per_gpu": f"({w}+{ew})/{tp}+{kv}/{ks}",
         "flops_per_gpu": f"({mm}+{em}+{att})/{tp}",
         "memory_s": f"(({w}+{ew}/{a['expert_bandwidth_fraction']})/{tp}+{kv}/{ks})/{a['bandwidth']}",
         "compute_s": (f"(({mm}+{em}/{a['expert_compute_fraction']})/{a['peak_flops']}"
                       f"+{att}/{a['attention_peak_flops']})/{tp}"),
-        "network_s": f"IF({tp}>1,{num(ALLREDUCES_PER_LAYER)}*m_layers*({ring}+{a['collective_latency_s']}),0)",
+        "network_s": allreduce_s(tp, a["tokens"], "m_layers", a["link_bandwidth"], a["collective_latency_s"]),
         "overhead_s": f"{a['step_overhead_s']}+{a['sequences']}*{a['sequence_overhead_s']}",
-        "total_s": f"MAX({part('memory_s')},{part('compute_s')})+{part('network_s')}+{part('overhead_s')}",
-        "total_ms": f"{part('total_s')}*{num(MS_PER_S)}",
+        "total_s": f"MAX(MAX({m},{c}),{n})+{o}" if overlap else f"MAX({m},{c})+{n}+{o}",
+        "total_ms": f"{part('total_s')}*{MS}",
     }
 
 
-def decode_args(batch: str, context_kv: str, context: str, rates: Mapping[str, str], *, tp: str = "tp",
-                kv_split: str | None = None, link: str = "exp_link_bandwidth",
-                latency: str = "collective_latency_s") -> dict[str, str]:
-    """Arguments of one decode step (``planner.roofline.decode_step``) of ``batch`` sequences at ``context``
-    cached tokens; ``context_kv`` is the KV bytes of one such sequence. Routed experts are passed apart."""
-    args = {
-        "weight_bytes": f"{step_weight_bytes(batch)}-{routed_expert_bytes(batch)}",
-        "expert_weight_bytes": routed_expert_bytes(batch), "kv_bytes": f"{batch}*{context_kv}",
-        "matmul_flops": f"{matmul_flops(batch)}-{routed_expert_flops(batch)}",
-        "expert_matmul_flops": routed_expert_flops(batch),
-        "attention_flops": decode_attention_flops(batch, context),
-        "tokens": batch, "sequences": batch, "tp": tp, "link_bandwidth": link, "collective_latency_s": latency,
-        **rates,
-    }
-    if kv_split is not None:
-        args["kv_split"] = kv_split
-    return args
-
-
-def prefill_args(rates: Mapping[str, str], *, tp: str = "tp", kv_split: str | None = None,
-                 link: str = "exp_link_bandwidth", latency: str = "collective_latency_s") -> dict[str, str]:
-    """Arguments of the prefill of one prompt (``planner.roofline.prefill_step``)."""
-    args = {
-        "weight_bytes": "prompt_weight_bytes-prompt_expert_bytes", "expert_weight_bytes": "prompt_expert_bytes",
-        "kv_bytes": "kv_seq_prompt", "matmul_flops": f"{matmul_flops('input_tokens')}-prompt_expert_flops",
-        "expert_matmul_flops": "prompt_expert_flops", "attention_flops": "prompt_attention_flops",
-        "tokens": "input_tokens", "sequences": "1", "tp": tp, "link_bandwidth": link,
-        "collective_latency_s": latency, **rates,
-    }
-    if kv_split is not None:
-        args["kv_split"] = kv_split
-    return args
-
-
-FLOOR_LINK = {"link": "link_bytes_per_s", "latency": "0"}
-
-NAMED_STEPS: dict[str, tuple[str, dict[str, str]]] = {
-    "prefill": ("expected prefill of one prompt", prefill_args(PREFILL_RATES)),
-    "prefill_floor": ("prefill floor (catalogue peaks)", prefill_args(FLOOR_RATES, **FLOOR_LINK)),
-    "decode_b1": ("expected decode step, batch 1, average context",
-                  decode_args("1", "kv_seq_decode", "decode_context", EXPECTED_RATES)),
-    "decode_floor": ("decode floor, batch 1, no context",
-                     decode_args("1", "0", "0", FLOOR_RATES, **FLOOR_LINK)),
-    "decode": ("expected decode step at the operating batch",
-               decode_args("batch_eff", "kv_seq_decode", "decode_context", EXPECTED_RATES)),
-    "decode_limit": (f"expected decode step at the search limit ({BATCH_SEARCH_LIMIT})",
-                     decode_args("batch_search_limit", "kv_seq_decode", "decode_context", EXPECTED_RATES)),
+FLOOR_RATES: dict[str, str] = {
+    "bandwidth": "bandwidth_bytes_per_s", "peak_flops": "peak_flops", "attention_peak_flops": "attention_peak_flops",
+    "expert_bandwidth_fraction": "1", "expert_compute_fraction": "1", "link_bandwidth": "floor_link_bytes_per_s",
+    "collective_latency_s": "0", "step_overhead_s": "0", "sequence_overhead_s": "0", "kv_split": "op_tp",
+    "tp": "op_tp",
 }
-"""The steps the plan times, each a row of the Steps table; cells are named ``<step>_<part>``."""
+"""Rates of a floor (``Efficiency.ideal``): catalogue peaks exactly, no latency, no overhead, the KV cache spread
+over every GPU of the plan's tp group."""
+
+FLOOR_STEPS: dict[str, tuple[str, dict[str, str]]] = {
+    "decode_floor": ("decode floor: batch 1, no context, strict (roofline.decode_step)", {
+        "weight_bytes": f"{step_weight_bytes('1')}-{routed_expert_bytes('1')}-{gathered_embedding_bytes('1')}",
+        "expert_weight_bytes": routed_expert_bytes("1"), "kv_bytes": f"1*{kv_per_sequence('0')}",
+        "matmul_flops": f"{matmul_flops('1')}-{routed_expert_flops('1')}",
+        "expert_matmul_flops": routed_expert_flops("1"), "attention_flops": decode_attention_flops("1", "0"),
+        "tokens": "1", "sequences": "1", **FLOOR_RATES}),
+    "prefill_floor": ("prefill floor: one prompt, strict (roofline.prefill_step)", {
+        "weight_bytes": f"prompt_weight_bytes-prompt_expert_bytes-{gathered_embedding_bytes('input_tokens')}",
+        "expert_weight_bytes": "prompt_expert_bytes", "kv_bytes": "kv_seq_prompt",
+        "matmul_flops": f"{matmul_flops('input_tokens')}-prompt_expert_flops-2*lm_head_params*(input_tokens-1)",
+        "expert_matmul_flops": "prompt_expert_flops", "attention_flops": "prompt_attention_flops",
+        "tokens": "input_tokens", "sequences": "1", **FLOOR_RATES}),
+}
+"""The strict floors the plan reports (``decode_floor_ms``, ``prefill_floor_ms``): rows of the Steps table, cells
+named ``<step>_<part>``; max(memory, compute, network), no overheads."""
 
 
-def tp_candidate_steps(row_ref: Callable[[str], str]) -> dict[str, dict[str, str]]:
-    """The two steps ``choose_tp`` times for one candidate tp: its prefill and its batch-1 decode step.
-    ``row_ref(column)`` references the candidate's row of the tp table."""
-    at = {"tp": row_ref("tp"), "kv_split": row_ref("kv_split"), "link": row_ref("link_bandwidth"),
-          "latency": row_ref("latency")}
-    return {
-        "prefill": prefill_args(PREFILL_RATES, **at),
-        "decode_b1": decode_args("1", "kv_seq_decode", "decode_context", EXPECTED_RATES, **at),
-    }
+# ------------------------------------------------------------------------------------------ rates, and relaxed
 
-
-# ------------------------------------------------------------------------------------------------------ tables
-
-
-TP_TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("tp", "tp"),
-    ("valid", "runs on this accelerator"),
-    ("link_kind", "link"),
-    ("link_bandwidth", "link bytes/s (expected)"),
-    ("latency", "collective latency (s)"),
-    ("kv_split", "KV split"),
-    ("max_batch_memory", "largest batch that fits"),
-    ("ttft_b1_ms", "expected TTFT at batch 1 (ms)"),
-    ("tpot_b1_ms", "expected TPOT at batch 1 (ms)"),
-    ("meets", "fits and meets both SLOs"),
-    ("fits", "fits"),
+RELAXABLE: tuple[str, ...] = (
+    "memory_bytes", "usable_bytes", "bandwidth_bytes_per_s", "exp_bandwidth", "peak_flops", "attention_peak_flops",
+    "exp_peak_flops", "exp_attention_peak_flops", "exp_prefill_peak_flops", "exp_prefill_attention_peak_flops",
+    "scaleup_link_bandwidth", "pcie_link_bandwidth", "nic_bytes_per_s", "nic_link_bandwidth", "budget_cap",
 )
+"""The rates ``planner.plan.relaxed_accelerator`` (and, for the budget, ``_next_wall``) changes: each is a named
+cell for the plan and one (``rx_<name>``) for the plan's layout with its binding wall relaxed."""
 
 
-def tp_table_row(i: int, ref: Callable[[str], str], prev: Callable[[str], str] | None,
-                 step_s: Mapping[str, str]) -> dict[str, str]:
-    """One candidate of ``planner.plan.choose_tp`` (``TP_CHOICES[i]``). ``ref``/``prev`` reference this row's /
-    the previous row's cells; ``step_s`` the total_s cells of its prefill and decode_b1 steps."""
-    tp = ref("tp")
-    valid = link_ok(tp) if prev is None else f"AND({prev('valid')},{link_ok(tp)})"
-    guard = ref("valid")
+@dataclass(frozen=True)
+class Side:
+    """One of the two evaluations the workbook makes of a layout: the plan's (``relaxed`` False) or the same layout
+    with the binding wall relaxed (for the next wall). ``src(column)`` reads a column of the candidate table at
+    this side's row."""
 
-    def when_valid(expr: str) -> str:
-        return f"IF({guard},{expr},\"{NA_TEXT}\")"
+    relaxed: bool
+    src: Callable[[str], str]
 
-    return {
-        "tp": num(TP_CHOICES[i]),
-        "valid": valid,
-        "link_kind": when_valid(link_kind(tp)),
-        "link_bandwidth": when_valid(f"{link_gbs(ref('link_kind'))}*{num(GB)}*eff_link_fraction"),
-        "latency": when_valid(link_latency(ref("link_kind"))),
-        "kv_split": f"IF(eff_replicate_kv,MIN({tp},m_kv_shards_max),{tp})",
-        "max_batch_memory": max_batch_memory(tp, f"MIN({tp},m_kv_shards_max)"),
-        "ttft_b1_ms": when_valid(f"{user_ttft_s('1', step_s['prefill'])}*{num(MS_PER_S)}"),
-        "tpot_b1_ms": when_valid(f"({step_s['decode_b1']}+1/output_tokens*{step_s['prefill']})*{num(MS_PER_S)}"),
-        "meets": (f"IF({guard},IF(AND({ref('max_batch_memory')}>=1,{ref('ttft_b1_ms')}<=ttft_slo_ms,"
-                  f"{ref('tpot_b1_ms')}<=tpot_slo_ms),{tp},{NOT_FOUND}),{NOT_FOUND})"),
-        "fits": f"IF({guard},IF({ref('max_batch_memory')}>=1,{tp},{NOT_FOUND}),{NOT_FOUND})",
-    }
+    def rate(self, name: str) -> str:
+        """The name of a rate on this side (``rx_<name>`` for a relaxable rate of the relaxed side)."""
+        return f"rx_{name}" if self.relaxed and name in RELAXABLE else name
+
+    def op(self, key: str) -> str:
+        """The name of an operating-point quantity on this side."""
+        return f"rx_{key}" if self.relaxed else f"op_{key}"
 
 
-def max_batch_memory(tp: str, kv_split: str) -> str:
-    """``planner.topology.max_batch``: floor((usable − weights / tp) / KV per sequence per GPU), at least 0."""
-    return f"MAX(INT((usable_bytes-weight_bytes_total/{tp})/(kv_seq_full/{kv_split})),0)"
+PLAN = Side(False, lambda col: f"INDEX(cand_{col},chosen_candidate)")
+"""The plan's side: the chosen candidate's row."""
 
 
-SLO_LADDER_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("lo", "lo (meets the SLOs)"), ("hi", "hi"), ("mid", "mid"), ("tpot_ms", "user TPOT at mid (ms)"),
-    ("ttft_ms", "user TTFT at mid (ms)"), ("ok", "both SLOs met at mid"),
+def _relaxed(expr: str, factor: str, s: Side) -> str:
+    """``expr`` (a catalogue figure) times the relaxation ``factor`` on the relaxed side, as
+    ``planner.plan.relaxed_accelerator`` multiplies the catalogue's figure."""
+    return f"{expr}*{factor}" if s.relaxed else expr
+
+
+def rate_quantities(s: Side) -> list[Quantity]:
+    """The rates a layout runs at (catalogue figures times the measured fractions), on side ``s``."""
+    r = s.rate
+    link = "a_{0}_gbs" + ("*relax_network" if s.relaxed else "") + f"*{num(GB)}*eff_link_fraction"
+    nic = (f"IF(relax_network=1,nic_bytes_per_s,nic_bytes_per_s/{num(GB)}*relax_network*{num(GB)})" if s.relaxed
+           else f"IF(a_scaleout_gbs>0,a_scaleout_gbs,scaleout_default_gbs)*{num(GB)}")
+    budget = ("IF(AND(ISNUMBER(budget_usd_month),NOT(relax_budget)),budget_usd_month,\"n/a\")" if s.relaxed
+              else "IF(ISNUMBER(budget_usd_month),budget_usd_month,\"n/a\")")
+    sci = "0.000E+00"
+    q = [
+        Quantity(r("memory_bytes"), "memory per GPU", "bytes", f"{_relaxed('a_memory_gb', 'relax_memory', s)}*"
+                 f"{num(GB)}", sci),
+        Quantity(r("usable_bytes"), "usable memory per GPU (less the reserve)", "bytes",
+                 f"{r('memory_bytes')}*(1-memory_reserve_fraction)", "#,##0"),
+        Quantity(r("bandwidth_bytes_per_s"), "memory bandwidth (peak)", "bytes/s",
+                 f"{_relaxed('a_memory_bandwidth_tbs', 'relax_bandwidth', s)}*{num(TB)}", sci),
+        Quantity(r("exp_bandwidth"), "expected bandwidth", "bytes/s",
+                 f"{r('bandwidth_bytes_per_s')}*eff_bandwidth_fraction", sci),
+        Quantity(r("peak_flops"), "dense peak at the weights' compute dtype", "FLOP/s",
+                 f"{_relaxed(peak_of('compute_dtype'), 'relax_compute', s)}*{num(TERA)}", sci),
+        Quantity(r("attention_peak_flops"), "dense peak at attention's compute dtype (the KV dtype's)", "FLOP/s",
+                 f"{_relaxed(peak_of('attention_compute_dtype'), 'relax_compute', s)}*{num(TERA)}", sci),
+        Quantity(r("exp_peak_flops"), "expected FLOP/s (weights, decode)", "FLOP/s",
+                 f"{r('peak_flops')}*eff_compute_fraction", sci),
+        Quantity(r("exp_attention_peak_flops"), "expected FLOP/s (attention, decode)", "FLOP/s",
+                 f"{r('attention_peak_flops')}*eff_attention_compute_fraction", sci),
+        Quantity(r("exp_prefill_peak_flops"), "expected FLOP/s (weights, prefill)", "FLOP/s",
+                 f"{r('peak_flops')}*eff_prefill_compute_fraction", sci),
+        Quantity(r("exp_prefill_attention_peak_flops"), "expected FLOP/s (attention, prefill)", "FLOP/s",
+                 f"{r('attention_peak_flops')}*eff_prefill_attention_compute_fraction", sci),
+        Quantity(r("scaleup_link_bandwidth"), "expected scale-up link bandwidth per direction", "bytes/s",
+                 link.format("scaleup"), sci),
+        Quantity(r("pcie_link_bandwidth"), "expected PCIe bandwidth per direction", "bytes/s", link.format("pcie"),
+                 sci),
+        Quantity(r("nic_bytes_per_s"), "scale-out NIC per GPU per direction (catalogue, else the default)",
+                 "bytes/s", nic, sci),
+        Quantity(r("nic_link_bandwidth"), "expected scale-out NIC bandwidth", "bytes/s",
+                 f"{r('nic_bytes_per_s')}*eff_link_fraction", sci),
+        Quantity(r("budget_cap"), "budget" + (" (none when the budget binds)" if s.relaxed else ""), "USD/month",
+                 budget, "#,##0"),
+    ]
+    return q
+
+
+# ------------------------------------------------------------------------------------------- the candidate table
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table: ``key`` (also the defined name of its cells, ``<table>_<key>``), a header, a width
+    and a number format."""
+
+    key: str
+    header: str
+    width: float = 10
+    fmt: str = ""
+
+
+LADDER_KEYS: tuple[tuple[str, str], ...] = tuple((f"try_{bit}", f"ok_{bit}") for bit in SLO_BITS)
+"""The SLO search's columns, two per binary digit: the batch tried (the digits kept so far plus this one) and whether
+it meets both SLOs; ``b_slo`` follows them."""
+
+_SCI = "0.000E+00"
+CANDIDATE_COLUMNS: tuple[Column, ...] = (
+    Column("candidate", "candidate", 9, "0"),
+    Column("slot", "tp slot", 5, "0"),
+    Column("pp_choice", "pp choice", 6, "0"),
+    Column("ep_choice", "ep choice (1: ep = 1, 2: ep = tp)", 8, "0"),
+    Column("tp", "tp", 5, "0"),
+    Column("pp", "pp", 5, "0"),
+    Column("ep", "ep", 5, "0"),
+    Column("active", "a layout engines run, as the inputs allow", 9),
+    Column("kv_split", "KV split", 6, "0"),
+    Column("link_bandwidth", "tp link bytes/s (expected)", 10, _SCI),
+    Column("link_latency_s", "tp collective latency (s)", 10, _SCI),
+    Column("hop_bandwidth", "pipeline hop bytes/s (expected)", 10, _SCI),
+    Column("hop_latency_s", "pipeline hop latency (s)", 10, _SCI),
+    Column("extra0_s", "hops + all-to-alls, 0 tokens (s)", 10, _SCI),
+    Column("extra1_s", "hops + all-to-alls, 1 token (s)", 10, _SCI),
+    Column("extra_prompt_s", "hops + all-to-alls, one prompt (s)", 10, _SCI),
+    Column("m0", "memory s at b = 0 (m0)", 10, _SCI),
+    Column("m1", "memory s per sequence (m1)", 10, _SCI),
+    Column("me", "memory s per touched expert (me)", 10, _SCI),
+    Column("c1", "compute s per sequence (c1)", 10, _SCI),
+    Column("n0", "network s at b = 0 (n0)", 10, _SCI),
+    Column("n1", "network s per sequence (n1)", 10, _SCI),
+    Column("pre_memory_s", "prefill memory (s)", 10, _SCI),
+    Column("pre_compute_s", "prefill compute (s)", 10, _SCI),
+    Column("pre_network_s", "prefill network (s)", 10, _SCI),
+    Column("pre_total_s", "prefill (s)", 10, _SCI),
+    Column("b_mem", "largest microbatch that fits", 9, "#,##0"),
+    Column("tpot1_ms", "TPOT at batch 1 (ms)", 9, "#,##0.00"),
+    Column("ttft1_ms", "TTFT at batch 1 (ms)", 9, "#,##0.00"),
+    Column("n0o", "network + overheads at b = 0 (s)", 10, _SCI),
+    Column("n1o", "network + overheads per sequence (s)", 10, _SCI),
+    *(c for (t, ok), bit in zip(LADDER_KEYS, SLO_BITS, strict=True)
+      for c in (Column(t, f"try +{bit:,}", 8, "#,##0"), Column(ok, "meets the SLOs", 7))),
+    Column("b_slo", "largest microbatch within the SLOs", 9, "#,##0"),
+    Column("b_op", "operating microbatch min(fits, SLO)", 9, "#,##0"),
+    Column("b", "microbatch timed (at least 1)", 8, "#,##0"),
+    Column("total_s", "decode step (s)", 10, _SCI),
+    Column("tpot_ms", "TPOT (ms)", 9, "#,##0.00"),
+    Column("ttft_ms", "TTFT (ms)", 9, "#,##0.00"),
+    Column("replicas", "replicas", 8, "#,##0"),
+    Column("gpus", "GPUs", 7, "#,##0"),
+    Column("usd_month", "USD/month", 10, "#,##0"),
+    Column("meets", "meets both SLOs", 8),
+    Column("rank_usd", "1st key: cost (meets)", 10, "#,##0"),
+    Column("rank_gpus", "2nd: GPUs (cheapest)", 8, "#,##0"),
+    Column("rank_tpot", "3rd: TPOT (fewest GPUs)", 9, "#,##0.00"),
+    Column("pick_meets", "→ candidate", 8, "0"),
+    Column("rank_miss", "else 1st: SLO miss at batch 1 (fits)", 10, "0.0000"),
+    Column("rank_miss_gpr", "2nd: GPUs per replica", 8, "0"),
+    Column("pick_fits", "→ candidate", 8, "0"),
+    Column("rank_gpr", "else 1st: GPUs per replica (most)", 8, "0"),
+    Column("rank_gpr_tp", "2nd: tp (smallest)", 8, "0"),
+    Column("pick_any", "→ candidate", 8, "0"),
 )
+"""The candidate table (Search sheet): the literal first four, then formulas (``candidate_row``)."""
+
+CANDIDATE_LITERALS = ("candidate", "slot", "pp_choice", "ep_choice")
+"""The candidate table's literal columns (numbers the builder writes, not formulas)."""
 
 
-def slo_ladder_row(ref: Callable[[str], str], prev: Callable[[str], str] | None) -> dict[str, str]:
-    """One halving of ``planner.plan.slo_batch``'s bisection: lo always meets both SLOs, hi does not; once
-    hi − lo ≤ 1 the row repeats the last. ``ref('total_s')`` is the expected decode step at ``mid``; a user's TPOT
-    and TTFT at ``mid`` follow ``planner.serving``."""
-    if prev is None:
-        lo, hi = "1", "batch_search_limit"
+def candidate_literals(i: int) -> dict[str, int]:
+    """Candidate ``i`` (0-based): its tp slot, pp choice and ep choice, in ``planner.topology.layouts``' order
+    (tp, then pp, then ep)."""
+    per_slot = len(PP_CHOICES) * len(EP_CHOICES)
+    slot, rest = divmod(i, per_slot)
+    pp_i, ep_i = divmod(rest, len(EP_CHOICES))
+    return {"candidate": i + 1, "slot": slot + 1, "pp_choice": PP_CHOICES[pp_i], "ep_choice": EP_CHOICES[ep_i]}
+
+
+def candidate_row(c: Callable[[str], str], s: Side, layout: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The formulas of one candidate layout (``c(key)``: this row's cell of column ``key``), at side ``s``'s rates.
+    ``layout`` (the relaxed row) gives tp, pp, ep and active instead of the slot and choices."""
+    r = s.rate
+    T, P, EP, KS = c("tp"), c("pp"), c("ep"), c("kv_split")
+    LB, LT, HB, HL = c("link_bandwidth"), c("link_latency_s"), c("hop_bandwidth"), c("hop_latency_s")
+    gpr = f"{T}*{P}"
+    out: dict[str, str] = {}
+    if layout is None:
+        out["tp"] = f"INDEX(tp_slot_tp,{c('slot')})"
+        out["pp"] = f"IF(pp_auto,{c('pp_choice')},IF({c('pp_choice')}=1,pp_value,\"{NA_TEXT}\"))"
+        out["ep"] = f"IF({c('ep_choice')}=1,1,{T})"
+        ep_ok = (f"IF({c('ep_choice')}=1,OR(ep_auto,ep_value=1),AND(m_experts>0,{T}>1,MOD(m_experts,{T})=0,"
+                 f"OR(ep_auto,ep_value={T})))")
+        out["active"] = (f"IF(AND(ISNUMBER({T}),ISNUMBER({P})),AND(OR(tp_auto,{T}=tp_value),{P}>=1,"
+                         f"{gpr}<=max_gpus_per_replica,{P}<=m_layers,{ep_ok}),FALSE)")
     else:
-        keep = f"{prev('hi')}-{prev('lo')}<=1"
-        lo = f"IF({keep},{prev('lo')},IF({prev('ok')},{prev('mid')},{prev('lo')}))"
-        hi = f"IF({keep},{prev('hi')},IF({prev('ok')},{prev('hi')},{prev('mid')}))"
-    return {"lo": lo, "hi": hi, "mid": f"INT(({ref('lo')}+{ref('hi')})/2)",
-            "tpot_ms": f"{user_tpot_s(ref('total_s'), ref('mid'))}*{num(MS_PER_S)}",
-            "ttft_ms": f"{user_ttft_s(ref('mid'))}*{num(MS_PER_S)}",
-            "ok": f"AND({ref('tpot_ms')}<=tpot_slo_ms,{ref('ttft_ms')}<=ttft_slo_ms)"}
+        out.update(layout)
+
+    def guard(expr: str) -> str:
+        return f"IF({c('active')},{expr},\"{NA_TEXT}\")"
+
+    body = {
+        "kv_split": f"IF(eff_replicate_kv,MIN({T},m_kv_shards_max),{T})",
+        "link_bandwidth": (f"IF({T}>1,IF({within('scaleup', T)},{r('scaleup_link_bandwidth')},IF({within('pcie', T)},"
+                           f"{r('pcie_link_bandwidth')},NA())),0)"),
+        "link_latency_s": (f"IF({T}>1,IF({within('scaleup', T)},eff_scaleup_latency_s,IF({within('pcie', T)},"
+                           f"eff_pcie_latency_s,NA())),0)"),
+        "hop_bandwidth": (f"IF({within('scaleup', gpr)},{r('scaleup_link_bandwidth')},IF({within('pcie', gpr)},"
+                          f"{r('pcie_link_bandwidth')},{r('nic_link_bandwidth')}))"),
+        "hop_latency_s": (f"IF({within('scaleup', gpr)},eff_scaleup_latency_s,IF({within('pcie', gpr)},"
+                          f"eff_pcie_latency_s,eff_scaleup_latency_s))"),
+        "extra0_s": extra_network_s("0", T, P, EP, LB, LT, HB, HL),
+        "extra1_s": extra_network_s("1", T, P, EP, LB, LT, HB, HL),
+        "extra_prompt_s": extra_network_s("input_tokens", T, P, EP, LB, LT, HB, HL),
+        # evaluator._decode_coefficients: step_time at b = 0, per sequence (no latency, no overhead), per expert
+        "m0": f"(decode0_dense_bytes+decode0_expert_bytes/eff_expert_bandwidth_fraction)/{T}/{r('exp_bandwidth')}",
+        "m1": f"kv_seq_decode/{KS}/{r('exp_bandwidth')}",
+        "me": f"expert_bytes_one/eff_expert_bandwidth_fraction/{T}/{r('exp_bandwidth')}",
+        "c1": (f"((decode_matmul_flops_1+decode_expert_flops_1/eff_expert_compute_fraction)/{r('exp_peak_flops')}"
+               f"+decode_attention_flops_1/{r('exp_attention_peak_flops')})/{T}"),
+        "n0": f"{allreduce_s(T, '0', 'm_layers', LB, LT)}+{c('extra0_s')}",
+        "n1": f"{allreduce_s(T, '1', 'm_layers', LB, '0')}+({c('extra1_s')}-{c('extra0_s')})",
+        # the prefill of one prompt (evaluator.build: step_time of prefill_inputs, plus its hops and all-to-alls)
+        "pre_memory_s": (f"((prompt_dense_bytes+prompt_expert_bytes/eff_expert_bandwidth_fraction)/{T}"
+                         f"+kv_seq_prompt/{KS})/{r('exp_bandwidth')}"),
+        "pre_compute_s": (f"((prompt_matmul_flops+prompt_expert_flops/eff_prefill_expert_compute_fraction)/"
+                          f"{r('exp_prefill_peak_flops')}+prompt_attention_flops/"
+                          f"{r('exp_prefill_attention_peak_flops')})/{T}"),
+        "pre_network_s": f"{allreduce_s(T, 'input_tokens', 'm_layers', LB, LT)}+{c('extra_prompt_s')}",
+        "pre_total_s": f"MAX({c('pre_memory_s')},{c('pre_compute_s')})+{c('pre_network_s')}+prefill_overhead_s",
+        # topology.max_batch, per microbatch
+        "b_mem": (f"MAX(INT(({r('usable_bytes')}-weight_bytes_total/({gpr}))/(kv_seq_full/MIN({T},"
+                  f"m_kv_shards_max))),0)"),
+        "tpot1_ms": user_tpot_ms(decode_total_s(c, "1"), "1", c("pre_total_s")),
+        "ttft1_ms": user_ttft_ms("1", c("pre_total_s")),
+    }
+    body["n0o"] = f"{c('n0')}+step_overhead_s"
+    body["n1o"] = f"{c('n1')}+sequence_overhead_s"
+    last: tuple[str, int] | None = None
+    for (trial, ok), bit in zip(LADDER_KEYS, SLO_BITS, strict=True):
+        if last is None:
+            body[trial] = str(bit)
+        else:  # the digits kept so far (the last one where its trial met the SLOs), plus this digit
+            t, kept = c(last[0]), last[1]
+            body[trial] = f"IF({c(f'ok_{kept}')},{t},{t}-{kept})+{bit}"
+        body[ok] = f"IF({c(trial)}<=batch_search_limit,{meets_slos(c, c(trial))},FALSE)"
+        last = (trial, bit)
+    assert last is not None
+    body["b_slo"] = f"IF({c(f'ok_{last[1]}')},{c(last[0])},{c(last[0])}-{last[1]})"
+    b = c("b")
+    per_replica = "({}/({}+output_tokens/{}*{}))".format(P, c("pre_total_s"), b, c("total_s"))
+    body.update({
+        "b_op": f"MIN({c('b_mem')},{c('b_slo')})",
+        "b": f"MAX({c('b_op')},1)",
+        "total_s": decode_total_s(c, b),
+        "tpot_ms": user_tpot_ms(c("total_s"), b, c("pre_total_s")),
+        "ttft_ms": user_ttft_ms(b, c("pre_total_s")),
+        "replicas": f"IF({c('b_op')}>=1,{replicas(per_replica)},\"{NA_TEXT}\")",
+        "gpus": f"IF(ISNUMBER({c('replicas')}),{c('replicas')}*({gpr}),\"{NA_TEXT}\")",
+        "usd_month": (f"IF(AND(ISNUMBER({c('gpus')}),ISNUMBER(usd_per_gpu_hour)),{c('gpus')}*(usd_per_gpu_hour*"
+                      f"hours_per_month),\"{NA_TEXT}\")"),
+        "meets": f"AND({c('b_op')}>=1,{c('tpot_ms')}<=tpot_slo_ms,{c('ttft_ms')}<=ttft_slo_ms)",
+    })
+    out.update({k: guard(v) for k, v in body.items()})
+    if layout is None:  # planner.plan.best_index, as chains of MIN over helper columns
+        na = f"\"{NA_TEXT}\""
+
+        def then(key: str, minimum: str, value: str) -> str:
+            return f"IF(ISNUMBER({c(key)}),IF({c(key)}={minimum},{value},{na}),{na})"
+        out.update({
+            "rank_usd": (f"IF({c('active')},IF({c('meets')},IF(ISNUMBER({c('usd_month')}),{c('usd_month')},0),"
+                         f"{na}),{na})"),
+            "rank_gpus": then("rank_usd", "rank_usd_min", c("gpus")),
+            "rank_tpot": then("rank_gpus", "rank_gpus_min", c("tpot_ms")),
+            "pick_meets": then("rank_tpot", "rank_tpot_min", c("candidate")),
+            "rank_miss": (f"IF({c('active')},IF({c('b_mem')}>=1,MAX({c('tpot1_ms')}/tpot_slo_ms,"
+                          f"{c('ttft1_ms')}/ttft_slo_ms),{na}),{na})"),
+            "rank_miss_gpr": then("rank_miss", "rank_miss_min", gpr),
+            "pick_fits": then("rank_miss_gpr", "rank_miss_gpr_min", c("candidate")),
+            "rank_gpr": f"IF({c('active')},{gpr},{na})",
+            "rank_gpr_tp": then("rank_gpr", "rank_gpr_max", T),
+            "pick_any": then("rank_gpr_tp", "rank_gpr_tp_min", c("candidate")),
+        })
+    return out
 
 
-CROSSOVER_LADDER_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("lo", "lo (memory-bound)"), ("hi", "hi (compute-bound)"), ("mid", "mid"),
-    ("compute_s", "compute at peak (s)"), ("memory_s", "memory at peak (s)"), ("ok", "compute-bound at mid"),
+CHOICE: tuple[Quantity, ...] = (
+    Quantity("candidates_allowed", "candidate layouts engines run that the inputs allow", "", "COUNT(cand_rank_gpr)"),
+    Quantity("candidates_meeting", "of which meet both SLOs", "", "COUNT(cand_rank_usd)"),
+    Quantity("rank_usd_min", "cheapest of those, USD/month (0 without a price)", "USD/month", "MIN(cand_rank_usd)",
+             "#,##0"),
+    Quantity("rank_gpus_min", "fewest GPUs at that cost", "GPUs", "MIN(cand_rank_gpus)", "#,##0"),
+    Quantity("rank_tpot_min", "lowest TPOT among those", "ms", "MIN(cand_rank_tpot)", "#,##0.00"),
+    Quantity("pick_meets", "→ the first such candidate", "candidate", "MIN(cand_pick_meets)", "0"),
+    Quantity("candidates_fitting", "candidates whose weights fit", "", "COUNT(cand_rank_miss)"),
+    Quantity("rank_miss_min", "smallest SLO miss at batch 1 among them", "× SLO", "MIN(cand_rank_miss)", "0.0000"),
+    Quantity("rank_miss_gpr_min", "fewest GPUs per replica at that miss", "GPUs", "MIN(cand_rank_miss_gpr)", "0"),
+    Quantity("pick_fits", "→ the first such candidate", "candidate", "MIN(cand_pick_fits)", "0"),
+    Quantity("rank_gpr_max", "most GPUs per replica of any candidate", "GPUs", "MAX(cand_rank_gpr)", "0"),
+    Quantity("rank_gpr_tp_min", "smallest tp with that many", "GPUs", "MIN(cand_rank_gpr_tp)", "0"),
+    Quantity("pick_any", "→ the first such candidate", "candidate", "MIN(cand_pick_any)", "0"),
+    Quantity("chosen_candidate", "the plan: the candidate chosen", "candidate",
+             "IF(candidates_meeting>0,pick_meets,IF(candidates_fitting>0,pick_fits,IF(candidates_allowed>0,"
+             "pick_any,NA())))", "0",
+             note="planner.plan.best_index: the cheapest meeting both SLOs (ties: fewer GPUs, then lower TPOT), "
+                  "else the nearest that fits, else the layout with the most GPUs per replica"),
 )
+"""``planner.plan.best_index`` over the candidate table (Search sheet)."""
 
 
-def crossover_bound(batch: str) -> tuple[str, str]:
-    """``planner.roofline.crossover_batch``'s test at no context, catalogue peaks, one GPU: (compute s, memory s)."""
-    compute = (f"{matmul_flops(batch)}/peak_flops+{decode_attention_flops(batch, '0')}/attention_peak_flops")
-    memory = f"({step_weight_bytes(batch)}+{batch}*0)/bandwidth_bytes_per_s"
-    return compute, memory
+def tp_helper_row(n: int, c: Callable[[str], str], prev: Callable[[str], str] | None) -> dict[str, str]:
+    """Row ``n`` of the tensor-parallel sizes: whether engines run tp = n (``planner.topology.tp_splits_heads``
+    within ``tp_domain``) and how many sizes up to n do."""
+    kv = f"IF(m_kv_heads=0,TRUE,OR(MOD(m_kv_heads,{c('n')})=0,MOD({c('n')},m_kv_heads)=0))"
+    count = f"IF({c('valid')},1,0)" if prev is None else f"{prev('count')}+IF({c('valid')},1,0)"
+    return {"valid": f"AND({c('n')}<=tp_domain,MOD(m_heads,{c('n')})=0,{kv})", "count": count}
 
 
-def crossover_ladder_row(ref: Callable[[str], str], prev: Callable[[str], str] | None) -> dict[str, str]:
-    if prev is None:
-        lo, hi = "1", "crossover_search_limit"
-    else:
-        keep = f"{prev('hi')}-{prev('lo')}<=1"
-        lo = f"IF({keep},{prev('lo')},IF({prev('ok')},{prev('lo')},{prev('mid')}))"
-        hi = f"IF({keep},{prev('hi')},IF({prev('ok')},{prev('mid')},{prev('hi')}))"
-    compute, memory = crossover_bound(ref("mid"))
-    return {"lo": lo, "hi": hi, "mid": f"INT(({ref('lo')}+{ref('hi')})/2)", "compute_s": compute,
-            "memory_s": memory, "ok": f"{ref('compute_s')}>={ref('memory_s')}"}
+def tp_slot_row(c: Callable[[str], str], prev: Callable[[str], str] | None) -> dict[str, str]:
+    """Slot k: the k-th tensor-parallel size engines run (``planner.topology.tp_choices``, at most ``TP_SLOTS``),
+    and the list of them so far as text."""
+    here = f"IF({c('slot')}<=tp_valid_count,INDEX(tp_helper_n,MATCH({c('slot')},tp_helper_count,0)),\"{NA_TEXT}\")"
+    text = f"IF(ISNUMBER({c('tp')}),\"\"&{c('tp')},\"\")" if prev is None else (
+        f"{prev('text')}&IF(ISNUMBER({c('tp')}),\", \"&{c('tp')},\"\")")
+    return {"tp": here, "text": text}
+
+
+# --------------------------------------------------------------------------------------- the operating point
+
+
+@dataclass(frozen=True)
+class Op:
+    """One quantity of the operating point: ``make(s)`` its formula on side ``s``."""
+
+    key: str
+    label: str
+    unit: str
+    make: Callable[[Side], str]
+    fmt: str = ""
+
+
+def _src(col: str) -> Callable[[Side], str]:
+    return lambda s: s.src(col)
+
+
+def _ops() -> tuple[Op, ...]:
+    def o(key: str) -> Callable[[Side], str]:
+        return lambda s: s.op(key)
+
+    def f(fmt: str, *keys: str, **rates: str) -> Callable[[Side], str]:
+        """A formula template: {name} placeholders are this side's operating-point names, {r_x} its rates."""
+        return lambda s: fmt.format(**{k: s.op(k) for k in keys}, **{k: s.rate(v) for k, v in rates.items()})
+
+    def coef(s: Side) -> Callable[[str], str]:
+        return s.op
+
+    sci = "0.000E+00"
+    from_table = [
+        Op("tp", "tp", "GPUs", _src("tp"), "0"), Op("pp", "pp", "stages", _src("pp"), "0"),
+        Op("ep", "ep", "GPUs", _src("ep"), "0"), Op("kv_split", "KV split", "", _src("kv_split"), "0"),
+        *(Op(k, f"decode coefficient {k}", "s", _src(k), sci) for k in ("m0", "m1", "me", "c1", "n0", "n1")),
+        Op("n0o", "network + overheads at b = 0", "s", _src("n0o"), sci),
+        Op("n1o", "network + overheads per sequence", "s", _src("n1o"), sci),
+        *(Op(k, f"prefill {k.removeprefix('pre_').removesuffix('_s')}", "s", _src(k), sci)
+          for k in ("pre_memory_s", "pre_compute_s", "pre_network_s", "pre_total_s")),
+        Op("b_mem", "largest microbatch that fits", "sequences", _src("b_mem"), "#,##0"),
+        Op("tpot1_ms", "TPOT at batch 1", "ms", _src("tpot1_ms"), "#,##0.00"),
+        Op("ttft1_ms", "TTFT at batch 1", "ms", _src("ttft1_ms"), "#,##0.00"),
+        Op("b_slo", "largest microbatch within the SLOs", "sequences", _src("b_slo"), "#,##0"),
+        Op("b_op", "operating microbatch", "sequences", _src("b_op"), "#,##0"),
+    ]
+    c = coef
+    derived = [
+        Op("b", "microbatch the step is timed at (at least 1)", "sequences", f("MAX({b_op},1)", "b_op"), "#,##0"),
+        Op("runs", "a batch meets the SLOs and fits", "", f("{b_op}>=1", "b_op")),
+        Op("fits", "the weights and one sequence fit", "", f("{b_mem}>=1", "b_mem")),
+        Op("touched", "routed experts a step touches per MoE layer", "experts",
+           lambda s: experts_touched(s.op("b")), "0.00"),
+        Op("decode_memory_s", "decode step: memory", "s", lambda s: decode_memory_s(c(s), s.op("b")), sci),
+        Op("decode_compute_s", "decode step: compute", "s", f("{c1}*{b}", "c1", "b"), sci),
+        Op("decode_network_s", "decode step: network", "s", f("{n0}+{n1}*{b}", "n0", "n1", "b"), sci),
+        Op("decode_overhead_s", "decode step: overheads", "s", f("step_overhead_s+sequence_overhead_s*{b}", "b"),
+           sci),
+        Op("decode_total_s", "decode step", "s",
+           f("MAX({decode_memory_s},{decode_compute_s})+{decode_network_s}+{decode_overhead_s}",
+             "decode_memory_s", "decode_compute_s", "decode_network_s", "decode_overhead_s"), sci),
+        Op("decode_bytes", "bytes a decode step reads per GPU", "bytes",
+           f("(decode0_dense_bytes+decode0_expert_bytes)/{tp}+kv_seq_decode/{kv_split}*{b}+expert_bytes_one/{tp}*"
+             "{touched}", "tp", "kv_split", "b", "touched"), "#,##0"),
+        Op("decode_flops", "FLOPs of a decode step per GPU", "FLOP",
+           f("(decode_matmul_flops_1+decode_expert_flops_1+decode_attention_flops_1)/{tp}*{b}", "tp", "b"), sci),
+        Op("prefill_bytes", "bytes a prefill reads per GPU", "bytes",
+           f("(prompt_dense_bytes+prompt_expert_bytes)/{tp}+kv_seq_prompt/{kv_split}", "tp", "kv_split"), "#,##0"),
+        Op("prefill_flops", "FLOPs of a prefill per GPU", "FLOP",
+           f("(prompt_matmul_flops+prompt_expert_flops+prompt_attention_flops)/{tp}", "tp"), sci),
+        Op("tpot_ms", "TPOT a user sees", "ms",
+           lambda s: user_tpot_ms(s.op("decode_total_s"), s.op("b"), s.op("pre_total_s")), "#,##0.00"),
+        Op("ttft_ms", "TTFT a user sees", "ms", lambda s: user_ttft_ms(s.op("b"), s.op("pre_total_s")), "#,##0.00"),
+        Op("steps", "decode steps per request per sequence slot", "", f("output_tokens/{b}", "b"), "#,##0.00"),
+        Op("busy_s", "replica busy time per request", "s", f("{pre_total_s}+{steps}*{decode_total_s}",
+                                                             "pre_total_s", "steps", "decode_total_s"), sci),
+        Op("replica_rps", "requests/s per replica", "requests/s", f("{pp}/{busy_s}", "pp", "busy_s"), "#,##0.000"),
+        Op("replicas", "replicas", "", lambda s: f"IF({s.op('runs')},{replicas(s.op('replica_rps'))},\"{NA_TEXT}\")",
+            "#,##0"),
+        Op("gpus", "GPUs", "", f("IF({runs},{replicas}*({tp}*{pp}),\"n/a\")", "runs", "replicas", "tp", "pp"),
+           "#,##0"),
+        Op("usd_month", "monthly cost", "USD/month",
+           f("IF(AND({runs},ISNUMBER(usd_per_gpu_hour)),{gpus}*(usd_per_gpu_hour*hours_per_month),\"n/a\")",
+             "runs", "gpus"), "#,##0"),
+        Op("budget_utilization", "monthly cost ÷ budget", "utilization",
+           f("IF(AND(ISNUMBER({usd_month}),ISNUMBER({r_budget})),{usd_month}/{r_budget},\"n/a\")", "usd_month",
+             r_budget="budget_cap"), "0.0%"),
+        Op("over_budget", "over the budget", "", f("IF(ISNUMBER({budget_utilization}),{budget_utilization}>1,FALSE)",
+                                                   "budget_utilization")),
+        Op("need", "bytes one sequence needs per GPU ÷ usable bytes", "utilization",
+           f("(weight_bytes_total/({tp}*{pp})+kv_seq_full/MIN({tp},m_kv_shards_max))/{r_usable}", "tp", "pp",
+             r_usable="usable_bytes"), "0.0%"),
+        Op("u_memory_capacity", "memory capacity in use", "utilization",
+           f("IF({fits},{b_op}/{b_mem},{need})", "fits", "b_op", "b_mem", "need"), "0.0%"),
+        Op("u_bandwidth_raw", "achieved ÷ peak bytes/s", "utilization",
+           f("IF({runs},({prefill_bytes}+{steps}*{decode_bytes})*(1/{busy_s})/{r_bw},\"n/a\")", "runs",
+             "prefill_bytes", "steps", "decode_bytes", "busy_s", r_bw="bandwidth_bytes_per_s"), "0.0%"),
+        Op("u_compute_raw", "achieved ÷ peak FLOP/s", "utilization",
+           f("IF({runs},({prefill_flops}+{steps}*{decode_flops})*(1/{busy_s})/{r_peak},\"n/a\")", "runs",
+             "prefill_flops", "steps", "decode_flops", "busy_s", r_peak="peak_flops"), "0.0%"),
+        Op("u_network_raw", "link busy time ÷ replica busy time", "utilization",
+           f("IF({runs},({pre_network_s}+{steps}*{decode_network_s})*(1/{busy_s}),\"n/a\")", "runs",
+             "pre_network_s", "steps", "decode_network_s", "busy_s"), "0.0%"),
+        *(Op(f"split_{key}", f"step-time split: {part}", "utilization",
+             f(f"IF({{runs}},({{{pre}}}+{{steps}}*{{{dec}}})*(1/{{busy_s}}),\"n/a\")", "runs", pre, "steps", dec,
+               "busy_s"), "0.0%")
+          for key, part, pre, dec in (
+              ("memory_bandwidth", W.MEMORY_BANDWIDTH, "pre_memory_s", "decode_memory_s"),
+              ("compute", W.COMPUTE, "pre_compute_s", "decode_compute_s"),
+              ("network", W.NETWORK, "pre_network_s", "decode_network_s"),
+              ("overhead", "overhead", "prefill_overhead", "decode_overhead_s"))),
+        Op("kv_caps", "the KV cache caps the batch before the SLOs", "",
+           f("AND({b_op}>={b_mem},{b_mem}<{b_slo})", "b_op", "b_mem", "b_slo")),
+        Op("rule", "binding rule (planner.walls, 1-6)", "rule",
+           f("IF(NOT({fits}),1,IF({ttft1_ms}>ttft_slo_ms,2,IF({tpot1_ms}>tpot_slo_ms,3,IF({over_budget},4,"
+             "IF({kv_caps},5,6)))))", "fits", "ttft1_ms", "tpot1_ms", "over_budget", "kv_caps"), "0"),
+        Op("b_next", "the microbatch after the SLO batch", "sequences",
+           f("MIN(MAX({b_slo},1)+1,batch_search_limit)", "b_slo"), "#,##0"),
+        Op("tpot_next_ms", "TPOT at the microbatch after the SLO batch", "ms",
+           lambda s: user_tpot_ms(decode_total_bisect_s(c(s), s.op("b_next")), s.op("b_next"), s.op("pre_total_s")),
+            "#,##0.00"),
+        Op("ttft_next_ms", "TTFT at the microbatch after the SLO batch", "ms",
+           lambda s: user_ttft_ms(s.op("b_next"), s.op("pre_total_s")), "#,##0.00"),
+        Op("ttft_caps", "the TTFT SLO is the one the batch after the SLO batch breaks first", "",
+           f("{ttft_next_ms}/ttft_slo_ms>={tpot_next_ms}/tpot_slo_ms", "ttft_next_ms", "tpot_next_ms")),
+        *(Op(f"token_{p}_s", f"a token's {p} time (step + its share of prefills)", "s",
+             f(f"{{decode_{p}_s}}+{{b}}/output_tokens*{{pre_{p}_s}}", f"decode_{p}_s", "b", f"pre_{p}_s"), sci)
+          for p in ("memory", "compute", "network")),
+        *(Op(f"token1_{p}_s", f"a token's {p} time at batch 1", "s",
+             _token1_share(p), sci)
+          for p in ("memory", "compute", "network")),
+        *(Op(f"capped_{p}_s", f"{p} time of what the capping SLO measures", "s",
+             f(f"IF({{ttft_caps}},{{pre_{p}_s}},{{token_{p}_s}})", "ttft_caps", f"pre_{p}_s", f"token_{p}_s"), sci)
+          for p in ("memory", "compute", "network")),
+        Op("wall", "binding wall", "", lambda s: _wall(s)),
+        Op("miss", "the SLO missed at batch 1 (rules 2, 3)", "× SLO",
+           f("IF({rule}=2,{ttft1_ms}/ttft_slo_ms,IF({rule}=3,{tpot1_ms}/tpot_slo_ms,1))", "rule", "ttft1_ms",
+             "tpot1_ms"), "0.00"),
+        *(Op(f"util_{key}", f"{wall} utilization (the binding wall at its limit)", "utilization",
+             f(f"IF({{wall}}=\"{wall}\",MAX({{miss}},1),{{u_{key}_raw}})", "wall", "miss", f"u_{key}_raw"), "0.0%")
+          for key, wall in (("bandwidth", W.MEMORY_BANDWIDTH), ("compute", W.COMPUTE), ("network", W.NETWORK))),
+    ]
+    prefill_overhead = Op("prefill_overhead", "prefill: overheads", "s", lambda s: "prefill_overhead_s", sci)
+    return (*from_table, prefill_overhead, *derived)
+
+
+def _token1_share(part: str) -> Callable[[Side], str]:
+    """``evaluator.operate``'s token parts at batch 1: the step's part plus 1/output_tokens of the prefill's."""
+    return lambda s: f"{_token1(s, part)}+1/output_tokens*{s.op(f'pre_{part}_s')}"
+
+
+def _token1(s: Side, part: str) -> str:
+    """A batch-1 decode step's ``part`` (``evaluator.operate``'s step at b = 1)."""
+    if part == "memory":
+        return decode_memory_s(s.op, "1")
+    return f"{s.op('c1')}*1" if part == "compute" else f"({s.op('n0')}+{s.op('n1')}*1)"
+
+
+def _wall(s: Side) -> str:
+    """``planner.walls.binding_wall``: memory capacity (rules 1, 5), budget (4), else the dominant part of the
+    prefill (2), of a batch-1 token (3) or of what the capping SLO measures (6)."""
+    o = s.op
+    parts = {name: tuple(o(f"{name}_{p}_s") for p in ("memory", "compute", "network"))
+             for name in ("pre", "token1", "capped")}
+    return (f"IF(OR({o('rule')}=1,{o('rule')}=5),\"{W.MEMORY_CAPACITY}\",IF({o('rule')}=2,"
+            f"{dominant(*parts['pre'])},IF({o('rule')}=3,{dominant(*parts['token1'])},IF({o('rule')}=4,"
+            f"\"{W.BUDGET}\",{dominant(*parts['capped'])}))))")
+
+
+OPERATING: tuple[Op, ...] = _ops()
+"""``planner.evaluator.metrics`` of a layout at its operating batch, as named quantities (``op_<key>`` for the plan,
+``rx_<key>`` for the same layout with the binding wall relaxed)."""
+
+RELAXATION: tuple[Quantity, ...] = (
+    *(Quantity(f"relax_{key}", f"relax {wall} by", "×", f"IF(op_wall=\"{wall}\",relaxation_{key},1)", "0.0")
+      for key, wall in (("memory", W.MEMORY_CAPACITY), ("bandwidth", W.MEMORY_BANDWIDTH), ("compute", W.COMPUTE),
+                        ("network", W.NETWORK))),
+    Quantity("relax_budget", "drop the budget (it binds)", "", f"op_wall=\"{W.BUDGET}\""),
+)
+"""``planner.walls.RELAXATIONS`` applied to the binding wall (``planner.plan.relaxed_accelerator``)."""
+
+RELAXATION_KEYS: dict[str, str] = {
+    W.MEMORY_CAPACITY: "memory", W.MEMORY_BANDWIDTH: "bandwidth", W.COMPUTE: "compute", W.NETWORK: "network",
+}
 
 
 # ---------------------------------------------------------------------------------------------------- workings
 
 
-def _lookups() -> list[Quantity]:
-    q = [
-        Quantity("m_row", "model row in the Catalogue", "row", "MATCH(model,cat_model_id,0)"),
-        Quantity("a_row", "accelerator row in the Catalogue", "row", "MATCH(gpu,cat_acc_id,0)"),
-    ]
-    for field, label, unit in MODEL_LOOKUPS:
-        q.append(Quantity(f"m_{field}", label, unit, f"INDEX(cat_model_{field},m_row)"))
-    for field, label, unit in ACC_LOOKUPS:
-        q.append(Quantity(f"a_{field}", label, unit, f"INDEX(cat_acc_{field},a_row)"))
-    return q
-
-
 MODEL_LOOKUPS: tuple[tuple[str, str, str], ...] = (
     ("layers", "layers", ""),
     ("hidden_size", "hidden size", ""),
+    ("vocab_size", "vocabulary", "tokens"),
+    ("tie_word_embeddings", "tied embeddings (the input table is the LM head)", ""),
     ("heads", "attention heads", ""),
+    ("kv_heads", "KV heads (0: MLA, not split by head)", ""),
     ("window_tokens", "sliding window", "tokens"),
     ("window_layers", "sliding-window layers", "layers"),
     ("experts", "routed experts (0 = dense)", ""),
     ("experts_per_token", "experts per token", ""),
     ("moe_layers", "MoE layers", ""),
     ("expert_params", "parameters per expert", "params"),
+    ("embedding_params", "embedding parameters (vocab × hidden)", "params"),
     ("total_params", "total parameters", "params"),
     ("always_read_params", "parameters every step reads", "params"),
     ("matmul_params", "matmul parameters per token", "params"),
@@ -450,12 +881,46 @@ ACC_LOOKUPS: tuple[tuple[str, str, str], ...] = (
     ("scaleup_domain", "scale-up domain", "GPUs"),
     ("pcie_gbs", "PCIe per direction", "GB/s"),
     ("pcie_domain", "PCIe host", "GPUs"),
+    ("scaleout_gbs", "scale-out NIC per GPU per direction", "GB/s"),
     ("usd_per_gpu_hour", "catalogue price", "USD/GPU-hour"),
 )
 
 
+def _lookups() -> list[Quantity]:
+    q = [
+        Quantity("m_row", "model row in the Catalogue", "row", "MATCH(model,cat_model_id,0)"),
+        Quantity("a_row", "accelerator row in the Catalogue", "row", "MATCH(gpu,cat_acc_id,0)"),
+    ]
+    for field, label, unit in MODEL_LOOKUPS:
+        q.append(Quantity(f"m_{field}", label, unit, f"INDEX(cat_model_{field},m_row)"))
+    for field, label, unit in ACC_LOOKUPS:
+        q.append(Quantity(f"a_{field}", label, unit, f"INDEX(cat_acc_{field},a_row)"))
+    return q
+
+
+def _layout_inputs() -> list[Quantity]:
+    q = []
+    for key, what in (("tp", "tensor parallel"), ("pp", "pipeline stages"), ("ep", "expert parallel")):
+        q.append(Quantity(f"{key}_auto", f"{what}: automatic", "", f"OR({key}_input=\"\",{key}_input=\"auto\")",
+                          note=f"{key} left blank or 'auto': every choice is a candidate"))
+        q.append(Quantity(f"{key}_value", f"{what}: as given", "",
+                          f"IF({key}_auto,\"{NA_TEXT}\",IF(ISNUMBER({key}_input),{key}_input,VALUE({key}_input)))"))
+    q += [
+        Quantity("scaleup_gpus", "GPUs the scale-up link joins (0: none)", "GPUs",
+                 "IF(a_scaleup_gbs>0,a_scaleup_domain,0)", "0"),
+        Quantity("pcie_gpus", "GPUs one PCIe host joins (0: none)", "GPUs", "IF(a_pcie_gbs>0,a_pcie_domain,0)", "0"),
+        Quantity("tp_domain", "largest tp the links join (scale-up domain, else a PCIe host)", "GPUs",
+                 "MIN(MAX(scaleup_gpus,pcie_gpus,1),max_gpus_per_replica)", "0", "planner.topology.tp_domain"),
+        Quantity("host_domain", "GPUs per host (scale-up domain, else a PCIe host)", "GPUs",
+                 "MAX(scaleup_gpus,pcie_gpus,1)", "0", "planner.plan.hosts_spanned"),
+        Quantity("op_hosts", "hosts a replica spans", "hosts", "MAX(1,CEILING(op_tp*op_pp/host_domain,1))", "0"),
+    ]
+    return q
+
+
 def workings() -> list[tuple[str, list[Quantity]]]:
-    """The intermediate quantities, section by section (the Workings sheet)."""
+    """The per-plan intermediate quantities, section by section (the Workings sheet; the rates and the operating
+    point, which come in pairs, are laid out by the builder)."""
     rates = [
         Quantity("weight_dtype_bytes", "bytes per weight", "bytes", "INDEX(dtype_bytes,MATCH(dtype,dtype_ids,0))"),
         Quantity("kv_dtype_bytes", "bytes per KV value", "bytes", "INDEX(dtype_bytes,MATCH(kv_dtype,dtype_ids,0))"),
@@ -463,13 +928,6 @@ def workings() -> list[tuple[str, list[Quantity]]]:
                  note="the weight dtype's own dense rate, else the 16-bit rate (weight-only quantization)"),
         Quantity("attention_compute_dtype", "compute dtype of attention (the KV dtype's)", "",
                  compute_dtype("kv_dtype")),
-        Quantity("peak_flops", "dense peak at the compute dtype", "FLOP/s",
-                 f"{peak_of('compute_dtype')}*{num(TERA)}", fmt="0.000E+00"),
-        Quantity("attention_peak_flops", "dense peak at the attention compute dtype", "FLOP/s",
-                 f"{peak_of('attention_compute_dtype')}*{num(TERA)}", fmt="0.000E+00"),
-        Quantity("bandwidth_bytes_per_s", "memory bandwidth", "bytes/s", f"a_memory_bandwidth_tbs*{num(TB)}",
-                 fmt="0.000E+00"),
-        Quantity("memory_bytes", "memory per GPU", "bytes", f"a_memory_gb*{num(GB)}", fmt="0.000E+00"),
         Quantity("eff_row", "row of (accelerator, engine) in the Efficiency table", "row",
                  "IF(ISNUMBER(MATCH(gpu&\"@\"&engine,eff_key_column,0)),MATCH(gpu&\"@\"&engine,eff_key_column,0),"
                  "MATCH(\"default@\"&engine,eff_key_column,0))",
@@ -493,127 +951,130 @@ def workings() -> list[tuple[str, list[Quantity]]]:
         Quantity("eff_prefill_expert_compute_fraction", "routed experts: fraction of that FLOP/s again (prefill)", "",
                  efficiency("prefill_expert_compute_fraction")),
         Quantity("eff_link_fraction", "achievable fraction of link bandwidth", "", efficiency("link_fraction")),
-        Quantity("eff_scaleup_latency_s", "latency per collective, scale-up link", "s",
-                 f"{efficiency('scaleup_latency_us')}/{num(US_PER_S)}", fmt="0.000E+00"),
+        Quantity("eff_scaleup_latency_s", "latency per collective, scale-up link (and pipeline hops)", "s",
+                 f"{efficiency('scaleup_latency_us')}/{num(US_PER_S)}", "0.000E+00"),
         Quantity("eff_pcie_latency_s", "latency per collective, PCIe", "s",
-                 f"{efficiency('pcie_latency_us')}/{num(US_PER_S)}", fmt="0.000E+00"),
+                 f"{efficiency('pcie_latency_us')}/{num(US_PER_S)}", "0.000E+00"),
         Quantity("eff_layer_overhead_s", "overhead per layer per step", "s",
-                 f"{efficiency('layer_overhead_us')}/{num(US_PER_S)}", fmt="0.000E+00"),
+                 f"{efficiency('layer_overhead_us')}/{num(US_PER_S)}", "0.000E+00"),
         Quantity("eff_sequence_overhead_s", "overhead per sequence per layer per step", "s",
-                 f"{efficiency('sequence_overhead_us')}/{num(US_PER_S)}", fmt="0.000E+00"),
+                 f"{efficiency('sequence_overhead_us')}/{num(US_PER_S)}", "0.000E+00"),
         Quantity("eff_request_overhead_s", "overhead per request (time to first token)", "s",
-                 f"{efficiency('request_overhead_ms')}/{num(MS_PER_S)}", fmt="0.000E+00"),
+                 f"{efficiency('request_overhead_ms')}/{num(MS_PER_S)}", "0.000E+00"),
         Quantity("eff_burst_coefficient", "TTFT burst coefficient a", "", efficiency("burst_coefficient")),
         Quantity("eff_burst_exponent", "TTFT burst exponent β", "", efficiency("burst_exponent")),
         Quantity("eff_burst_output_exponent", "TTFT burst output exponent δ", "", efficiency("burst_output_exponent")),
+        Quantity("burst_scale", "TTFT burst: (1024 / output tokens)^δ", "",
+                 "(burst_reference_output_tokens/output_tokens)^eff_burst_output_exponent", "0.0000"),
         Quantity("eff_replicate_kv", "KV cache splits only by KV head", "", efficiency("replicate_kv")),
         Quantity("step_overhead_s", "overhead per step (layers × per layer)", "s", "m_layers*eff_layer_overhead_s",
-                 fmt="0.000E+00"),
+                 "0.000E+00"),
         Quantity("sequence_overhead_s", "overhead per sequence per step (layers × per layer)", "s",
-                 "m_layers*eff_sequence_overhead_s", fmt="0.000E+00"),
-        Quantity("exp_bandwidth", "expected bandwidth", "bytes/s", "bandwidth_bytes_per_s*eff_bandwidth_fraction",
-                 fmt="0.000E+00"),
-        Quantity("exp_peak_flops", "expected FLOP/s (weights, decode)", "FLOP/s", "peak_flops*eff_compute_fraction",
-                 fmt="0.000E+00"),
-        Quantity("exp_attention_peak_flops", "expected FLOP/s (attention, decode)", "FLOP/s",
-                 "attention_peak_flops*eff_attention_compute_fraction", fmt="0.000E+00"),
-        Quantity("exp_prefill_peak_flops", "expected FLOP/s (weights, prefill)", "FLOP/s",
-                 "peak_flops*eff_prefill_compute_fraction", fmt="0.000E+00"),
-        Quantity("exp_prefill_attention_peak_flops", "expected FLOP/s (attention, prefill)", "FLOP/s",
-                 "attention_peak_flops*eff_prefill_attention_compute_fraction", fmt="0.000E+00"),
-    ]
-    tp_q = [
-        Quantity("auto_tp_meets", "smallest tp that fits and meets both SLOs", "GPUs", "MIN(tp_meets_column)"),
-        Quantity("auto_tp_fits", "smallest tp that fits", "GPUs", "MIN(tp_fits_column)"),
-        Quantity("auto_tp_largest", "largest tp the accelerator runs", "GPUs",
-                 "MAX(tp_valid_tp_column)"),
-        Quantity("auto_tp", "tp chosen automatically", "GPUs",
-                 f"IF(auto_tp_meets<{NOT_FOUND},auto_tp_meets,IF(auto_tp_fits<{NOT_FOUND},auto_tp_fits,auto_tp_largest))",
-                 note="planner.plan.choose_tp: the smallest that fits and meets both SLOs at batch 1, else the "
-                      "smallest that fits, else the largest"),
-        Quantity("link_kind", "link the tp group all-reduces over", "", link_kind("tp")),
-        Quantity("link_bytes_per_s", "link bandwidth per direction", "bytes/s",
-                 f"{link_gbs('link_kind')}*{num(GB)}", fmt="0.000E+00"),
-        Quantity("exp_link_bandwidth", "expected link bandwidth", "bytes/s", "link_bytes_per_s*eff_link_fraction",
-                 fmt="0.000E+00"),
-        Quantity("collective_latency_s", "latency per collective", "s", link_latency("link_kind"), fmt="0.000E+00"),
-        Quantity("kv_shards", "ways the KV cache splits by KV head", "", "MIN(tp,m_kv_shards_max)"),
-        Quantity("kv_split", "ways an expected step splits the KV cache", "", "IF(eff_replicate_kv,kv_shards,tp)"),
+                 "m_layers*eff_sequence_overhead_s", "0.000E+00"),
+        Quantity("prefill_overhead_s", "overhead of a prefill (one sequence)", "s",
+                 "step_overhead_s+1*sequence_overhead_s", "0.000E+00"),
+        Quantity("floor_link_bytes_per_s", "the plan's tp link per direction (catalogue, for the floors)", "bytes/s",
+                 f"IF(op_tp>1,IF({within('scaleup', 'op_tp')},a_scaleup_gbs*{num(GB)},IF({within('pcie', 'op_tp')},"
+                 f"a_pcie_gbs*{num(GB)},NA())),0)", "0.000E+00"),
     ]
     sizes = [
         Quantity("full_context", "context a sequence is sized for", "tokens", "input_tokens+output_tokens"),
         Quantity("decode_context", "average context while decoding", "tokens", "input_tokens+output_tokens/2"),
         Quantity("kv_seq_full", "KV bytes of one sequence at full context", "bytes", kv_per_sequence("full_context"),
-                 fmt="#,##0"),
+                 "#,##0"),
         Quantity("kv_seq_decode", "KV bytes of one sequence at the average context", "bytes",
-                 kv_per_sequence("decode_context"), fmt="#,##0"),
-        Quantity("kv_seq_prompt", "KV bytes one prompt writes", "bytes", kv_per_sequence("input_tokens"), fmt="#,##0"),
-        Quantity("weight_bytes_total", "weight bytes", "bytes", "m_total_params*weight_dtype_bytes", fmt="#,##0"),
-        Quantity("usable_bytes", "usable memory per GPU", "bytes", "memory_bytes*(1-memory_reserve_fraction)",
-                 fmt="#,##0"),
+                 kv_per_sequence("decode_context"), "#,##0"),
+        Quantity("kv_seq_prompt", "KV bytes one prompt writes", "bytes", kv_per_sequence("input_tokens"), "#,##0"),
+        Quantity("weight_bytes_total", "weight bytes", "bytes", "m_total_params*weight_dtype_bytes", "#,##0"),
         Quantity("reserve_bytes", "reserved memory per GPU", "bytes", "memory_bytes*memory_reserve_fraction",
-                 fmt="#,##0"),
+                 "#,##0"),
+        Quantity("decode0_expert_bytes", "routed-expert bytes of a decode step at batch 0 (decode_inputs(0))",
+                 "bytes", routed_expert_bytes("0"), "#,##0"),
+        Quantity("decode0_dense_bytes", "other weight bytes of a decode step at batch 0: all but the routed experts",
+                 "bytes", f"{step_weight_bytes('0')}-decode0_expert_bytes", "#,##0"),
+        Quantity("expert_bytes_one", "bytes of one touched expert in every MoE layer", "bytes",
+                 "m_moe_layers*m_expert_params*weight_dtype_bytes", "#,##0"),
+        Quantity("decode_expert_flops_1", "routed-expert FLOPs of one decode token", "FLOP", routed_expert_flops("1"),
+                 "0.000E+00"),
+        Quantity("decode_matmul_flops_1", "other matmul FLOPs of one decode token", "FLOP",
+                 f"{matmul_flops('1')}-decode_expert_flops_1", "0.000E+00"),
+        Quantity("decode_attention_flops_1", "attention FLOPs of one decode token (average context)", "FLOP",
+                 decode_attention_flops("1", "decode_context"), "0.000E+00"),
         Quantity("prompt_weight_bytes", "weight bytes a prefill reads", "bytes", step_weight_bytes("input_tokens"),
-                 fmt="#,##0"),
+                 "#,##0"),
         Quantity("prompt_expert_bytes", "routed-expert bytes a prefill reads", "bytes",
-                 routed_expert_bytes("input_tokens"), fmt="#,##0"),
+                 routed_expert_bytes("input_tokens"), "#,##0"),
+        Quantity("prompt_dense_bytes", "other weight bytes a prefill reads", "bytes",
+                 "prompt_weight_bytes-prompt_expert_bytes", "#,##0"),
         Quantity("prompt_expert_flops", "routed-expert FLOPs of a prefill", "FLOP", routed_expert_flops("input_tokens"),
-                 fmt="0.000E+00"),
+                 "0.000E+00"),
+        Quantity("prompt_matmul_flops", "other matmul FLOPs of a prefill", "FLOP",
+                 f"{matmul_flops('input_tokens')}-prompt_expert_flops", "0.000E+00"),
         Quantity("prompt_attention_flops", "attention FLOPs of a prefill", "FLOP",
                  f"2*m_heads*(m_prefill_qk_dim+m_prefill_v_dim)*((m_layers-m_window_layers)*"
-                 f"(input_tokens*(input_tokens+1)/2)+m_window_layers*"
-                 f"{causal_pairs('input_tokens', 'm_window_tokens')})",
-                 fmt="0.000E+00"),
-    ]
-    point = [
-        Quantity("meets_b1", "batch 1 meets both SLOs", "", "AND(tpot_b1_ms<=tpot_slo_ms,ttft_b1_ms<=ttft_slo_ms)"),
-        Quantity("limit_tpot_ms", "user TPOT at the search limit", "ms",
-                 f"{user_tpot_s('decode_limit_total_s', 'batch_search_limit')}*{num(MS_PER_S)}"),
-        Quantity("limit_ttft_ms", "user TTFT at the search limit", "ms",
-                 f"{user_ttft_s('batch_search_limit')}*{num(MS_PER_S)}"),
-        Quantity("meets_limit", "the search limit meets both SLOs", "",
-                 "AND(limit_tpot_ms<=tpot_slo_ms,limit_ttft_ms<=ttft_slo_ms)"),
-        Quantity("batch_slo_bisection", "bisection result (lo)", "sequences", "slo_ladder_last_lo"),
-        Quantity("batch_eff", "batch the decode step is timed at", "sequences", "MAX(batch,1)"),
-        Quantity("kv_capped", "the KV cache caps the batch", "", "AND(max_batch_memory>=1,batch_slo>max_batch_memory)"),
-        Quantity("steps_per_request", "decode steps per request per sequence slot", "", "output_tokens/batch_eff"),
-        Quantity("busy_s", "replica busy time per request", "s",
-                 "prefill_total_s+steps_per_request*decode_total_s", fmt="0.000E+00"),
-        Quantity("memory_used_bytes", "memory in use per GPU", "bytes",
-                 "weight_bytes_total/tp+MAX(batch,0)*(kv_seq_full/kv_shards)+reserve_bytes", fmt="#,##0"),
-        Quantity("busy_memory_s", "time moving bytes per request", "s",
-                 "prefill_memory_s+steps_per_request*decode_memory_s", fmt="0.000E+00"),
-        Quantity("busy_compute_s", "time computing per request", "s",
-                 "prefill_compute_s+steps_per_request*decode_compute_s", fmt="0.000E+00"),
-        Quantity("busy_network_s", "time in all-reduces per request", "s",
-                 "prefill_network_s+steps_per_request*decode_network_s", fmt="0.000E+00"),
+                 f"{causal_pairs('input_tokens', '0')}+m_window_layers*"
+                 f"{causal_pairs('input_tokens', 'm_window_tokens')})", "0.000E+00"),
+        Quantity("lm_head_params", "LM head (vocab × hidden)", "params", "m_vocab_size*m_hidden_size", "#,##0"),
+        Quantity("experts_all", "every token routes to every expert", "", "AND(m_experts>0,m_experts_per_token>="
+                 "m_experts)"),
+        Quantity("experts_log_miss", "ln(1 − k/E): the chance an expert is missed by one token, as a log", "",
+                 "IF(AND(m_experts>0,m_experts_per_token<m_experts),LN(1-m_experts_per_token/m_experts),0)",
+                 "0.000000"),
+        Quantity("experts_touched_1", "experts one token touches per MoE layer", "experts", experts_touched("1"),
+                 "0.00"),
         Quantity("tokens_per_month", "output tokens per month", "tokens",
-                 "qps*output_tokens*hours_per_month*3600", fmt="0.000E+00"),
-        Quantity("decode_intensity_b1_flops", "FLOPs of a batch-1 decode step, no context", "FLOP",
-                 f"{matmul_flops('1')}+{decode_attention_flops('1', '0')}", fmt="0.000E+00"),
+                 "qps*output_tokens*hours_per_month*3600", "0.000E+00"),
+    ]
+    crossover = [
         Quantity("crossover_compute_bound_at_1", "decode is compute-bound at batch 1", "",
                  "{}>={}".format(*crossover_bound("1"))),
         Quantity("crossover_reachable", "compute-bound by the search limit", "",
                  "{}>={}".format(*crossover_bound("crossover_search_limit"))),
     ]
-    walls = [
-        Quantity("binding_rule", "rule that names the binding wall", "rule",
-                 "IF(max_batch_memory<1,1,IF(ttft_b1_ms>ttft_slo_ms,2,IF(tpot_b1_ms>tpot_slo_ms,3,"
-                 "IF(AND(ISNUMBER(budget_utilization),budget_utilization>1),4,IF(kv_capped,5,6)))))",
-                 note="planner.walls: 1 weights do not fit, 2 unloaded TTFT misses, 3 batch-1 TPOT misses, "
-                      "4 over budget, 5 KV cache caps the batch, 6 busiest resource"),
-    ]
-    for wall, key in WALL_KEYS.items():
-        walls.append(Quantity(f"rank_{key}", f"{wall}, for the next wall", "",
-                              f"IF(OR(binding_wall=\"{wall}\",NOT(ISNUMBER(util_{key}))),-1,util_{key})"))
     return [
         ("Catalogue lookups", _lookups()),
-        ("Rates and efficiencies", rates),
-        ("Tensor parallelism", tp_q),
+        ("Layout inputs and links", _layout_inputs()),
+        ("Dtypes, efficiencies and overheads", rates),
         ("Sizes", sizes),
-        ("Operating point", point),
-        ("Walls", walls),
+        ("Crossover (strict, catalogue peaks, tp = 1)", crossover),
     ]
+
+
+# ------------------------------------------------------------------------------------------------- crossover
+
+
+CROSSOVER_LADDER_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("lo", "lo (memory-bound)"), ("hi", "hi (compute-bound)"), ("mid", "mid"),
+    ("compute_s", "compute at peak (s)"), ("memory_s", "memory at peak (s)"), ("ok", "compute-bound at mid"),
+)
+
+
+def crossover_bound(batch: str) -> tuple[str, str]:
+    """``planner.roofline.crossover_batch``'s test: the strict decode step of ``batch`` sequences at no context on
+    one GPU at catalogue peaks: (compute s, memory s)."""
+    ef, eb = routed_expert_flops(batch), routed_expert_bytes(batch)
+    compute = (f"(({matmul_flops(batch)}-{ef}+{ef})/peak_flops+{decode_attention_flops(batch, '0')}/"
+               f"attention_peak_flops)")
+    memory = f"(({step_weight_bytes(batch)}-{eb}-{gathered_embedding_bytes(batch)}+{eb})+{batch}*0)/" \
+             f"bandwidth_bytes_per_s"
+    return compute, memory
+
+
+def crossover_ladder_row(ref: Callable[[str], str], prev: Callable[[str], str] | None) -> dict[str, str]:
+    """One halving of ``planner.roofline.crossover_batch``'s bisection: lo is memory-bound, hi compute-bound; once
+    hi − lo ≤ 1 the row repeats the last."""
+    if prev is None:
+        lo, hi = "1", "crossover_search_limit"
+    else:
+        keep = f"{prev('hi')}-{prev('lo')}<=1"
+        lo = f"IF({keep},{prev('lo')},IF({prev('ok')},{prev('lo')},{prev('mid')}))"
+        hi = f"IF({keep},{prev('hi')},IF({prev('ok')},{prev('mid')},{prev('hi')}))"
+    compute, memory = crossover_bound(ref("mid"))
+    return {"lo": lo, "hi": hi, "mid": f"INT(({ref('lo')}+{ref('hi')})/2)", "compute_s": compute,
+            "memory_s": memory, "ok": f"{ref('compute_s')}>={ref('memory_s')}"}
+
+
+# ------------------------------------------------------------------------------------------------- plan results
 
 
 WALL_KEYS: dict[str, str] = {
@@ -625,26 +1086,15 @@ WALL_KEYS: dict[str, str] = {
 }
 """Each wall's name (as the planner spells it) and the key of its utilization cell, ``util_<key>``."""
 
-
-# ------------------------------------------------------------------------------------------------- plan results
-
-
-def _opt(expr: str, *needs: str) -> str:
-    """``expr`` where every name in ``needs`` is a number, else "n/a" (the planner's None)."""
-    cond = needs[0] if len(needs) == 1 else None
-    test = f"ISNUMBER({cond})" if cond else "AND(" + ",".join(f"ISNUMBER({n})" for n in needs) + ")"
-    return f"IF({test},{expr},\"{NA_TEXT}\")"
+SPLIT_KEYS: dict[str, str] = {
+    W.MEMORY_BANDWIDTH: "memory_bandwidth", W.COMPUTE: "compute", W.NETWORK: "network", "overhead": "overhead",
+}
+"""Each part of the step-time split (``planner.walls.SPLIT_PARTS``) and the key of its cell, ``split_<key>``."""
 
 
-def _next_wall() -> str:
-    """``planner.walls.next_wall``: the highest utilization other than the binding wall; ties go to the name
-    that sorts last (Python's max over (utilization, name) pairs)."""
-    ranks = [f"rank_{k}" for k in WALL_KEYS.values()]
-    top = f"MAX({','.join(ranks)})"
-    chain = f"\"{NA_TEXT}\""
-    for wall in sorted(WALL_KEYS):  # the first name tested wins ties: test in reverse alphabetical order
-        chain = f"IF(rank_{WALL_KEYS[wall]}={top},\"{wall}\",{chain})"
-    return f"IF({top}<0,\"{NA_TEXT}\",{chain})"
+def _opt(expr: str, condition: str) -> str:
+    """``expr`` where ``condition`` holds, else "n/a" (the planner's None)."""
+    return f"IF({condition},{expr},\"{NA_TEXT}\")"
 
 
 RESULT_FORMULAS: dict[str, str] = {
@@ -652,133 +1102,193 @@ RESULT_FORMULAS: dict[str, str] = {
     "weight_gb": f"weight_bytes_total/{num(GB)}",
     "kv_bytes_per_token": "m_layers*m_kv_elements*kv_dtype_bytes",
     "ridge_flop_per_byte": "peak_flops/bandwidth_bytes_per_s",
-    "decode_intensity_b1": f"decode_intensity_b1_flops/({step_weight_bytes('1')}+1*0)",
-    "decode_intensity": (f"({matmul_flops('batch_eff')}+{decode_attention_flops('batch_eff', 'decode_context')})/"
-                         f"({step_weight_bytes('batch_eff')}+batch_eff*kv_seq_decode)"),
+    "decode_intensity_b1": decode_intensity("1", "0", kv_per_sequence("0")),
+    "decode_intensity": decode_intensity("op_b", "decode_context", "kv_seq_decode"),
     "crossover_batch": ("IF(NOT(crossover_reachable),\"never\",IF(crossover_compute_bound_at_1,1,"
                         "crossover_ladder_last_hi))"),
     "decode_floor_ms": "decode_floor_total_ms",
     "prefill_floor_ms": "prefill_floor_total_ms",
-    "experts_touched": f"IF(m_experts>0,{experts_touched('batch_eff')},\"{NA_TEXT}\")",
+    "experts_touched": _opt("op_touched", "m_experts>0"),
     # topology
-    "tp": ("IF(ISNUMBER(tp_input),tp_input,IF(OR(tp_input=\"\",tp_input=\"auto\"),auto_tp,VALUE(tp_input)))"),
+    "layout": ("IF(candidates_allowed=0,\"no layout runs: \"&IF(tp_auto,\"\",\"tp=\"&tp_value&\" \")&"
+               "IF(pp_auto,\"\",\"pp=\"&pp_value&\" \")&IF(ep_auto,\"\",\"ep=\"&ep_value&\" \")&\"cannot run \"&model"
+               "&\" on \"&gpu&\" (valid tp: \"&tp_valid_text&\"; tp·pp ≤ \"&max_gpus_per_replica&\"; ep is 1 or tp, "
+               "where tp divides the experts)\",\"tp=\"&op_tp&IF(op_pp>1,\", pp=\"&op_pp,\"\")&IF(op_ep>1,\", ep=\""
+               "&op_ep,\"\")&IF(op_hosts>1,\", across \"&op_hosts&\" hosts: pipeline hops over the scale-out NIC\","
+               "\", one host\")&IF(AND(tp_auto,pp_auto,ep_auto),\" (chosen: Search sheet)\",\"\"))"),
+    "tp": "op_tp",
+    "pp": "op_pp",
+    "ep": "op_ep",
+    "gpus_per_replica": "op_tp*op_pp",
     "usable_gb_per_gpu": f"usable_bytes/{num(GB)}",
-    "weights_gb_per_gpu": f"(weight_bytes_total/tp)/{num(GB)}",
-    "kv_gb_per_sequence_per_gpu": f"(kv_seq_full/kv_shards)/{num(GB)}",
-    "max_batch_memory": max_batch_memory("tp", "kv_shards"),
-    "batch_slo": "IF(NOT(meets_b1),0,IF(meets_limit,batch_search_limit,batch_slo_bisection))",
-    "batch": "MIN(max_batch_memory,batch_slo,batch_search_limit)",
-    "ttft_ms": f"{user_ttft_s('batch_eff')}*{num(MS_PER_S)}",
-    "tpot_ms": f"{user_tpot_s('decode_total_s', 'batch_eff')}*{num(MS_PER_S)}",
-    "tpot_b1_ms": f"{user_tpot_s('decode_b1_total_s', '1')}*{num(MS_PER_S)}",
-    "ttft_b1_ms": f"{user_ttft_s('1')}*{num(MS_PER_S)}",
-    "decode_step_ms": "decode_total_ms",
-    "prefill_ms": "prefill_total_ms",
-    "replica_rps": "1/busy_s",
-    "replicas": (f"IF(batch>=1,MAX(1,CEILING(MAX(qps/replica_rps-replica_tolerance,0),1)),\"{NA_TEXT}\")"),
-    "gpus": _opt("replicas*tp", "replicas"),
-    "output_tokens_per_s_per_replica": "replica_rps*output_tokens",
-    "output_tokens_per_s_per_gpu": "replica_rps*output_tokens/tp",
-    "output_tokens_per_s_per_user": f"{num(MS_PER_S)}/tpot_ms",
+    "weights_gb_per_gpu": f"weight_bytes_total/(op_tp*op_pp)/{num(GB)}",
+    "kv_gb_per_sequence_per_gpu": f"kv_seq_full/MIN(op_tp,m_kv_shards_max)/{num(GB)}",
+    "max_batch_memory": "op_b_mem*op_pp",
+    "batch_slo": _opt("op_b_slo*op_pp", "op_fits"),
+    "batch": "op_b_op*op_pp",
+    "decode_step_ms": _opt(f"op_decode_total_s*{MS}", "op_runs"),
+    "prefill_ms": _opt(f"op_pre_total_s*{MS}", "op_fits"),
+    "tpot_ms": _opt("op_tpot_ms", "op_runs"),
+    "ttft_ms": _opt("op_ttft_ms", "op_runs"),
+    "tpot_b1_ms": _opt("op_tpot1_ms", "op_fits"),
+    "ttft_b1_ms": _opt("op_ttft1_ms", "op_fits"),
+    "replica_rps": _opt(f"op_pp/(op_pre_total_s+output_tokens/op_b*(op_decode_total_s*{MS})/{MS})", "op_runs"),
+    "replicas": "op_replicas",
+    "gpus": "op_gpus",
+    "output_tokens_per_s_per_replica": _opt("replica_rps*output_tokens", "op_runs"),
+    "output_tokens_per_s_per_gpu": _opt("replica_rps*output_tokens/(op_tp*op_pp)", "op_runs"),
+    "output_tokens_per_s_per_user": _opt(f"{MS}/op_tpot_ms", "op_runs"),
     # cost
     "usd_per_gpu_hour": (f"IF(ISNUMBER(usd_per_gpu_hour_input),usd_per_gpu_hour_input,"
                          f"IF(a_usd_per_gpu_hour>0,a_usd_per_gpu_hour,\"{NA_TEXT}\"))"),
-    "usd_month": _opt("gpus*usd_per_gpu_hour*hours_per_month", "gpus", "usd_per_gpu_hour"),
-    "usd_per_million_output_tokens": _opt("usd_month/tokens_per_month*1000000", "usd_month"),
-    "budget_utilization": _opt("usd_month/budget_usd_month", "usd_month", "budget_usd_month"),
+    "usd_month": "op_usd_month",
+    "usd_per_million_output_tokens": _opt("usd_month/tokens_per_month*1000000", "ISNUMBER(usd_month)"),
+    "budget_utilization": "op_budget_utilization",
     # walls
-    "util_memory_capacity": "memory_used_bytes/memory_bytes",
-    "util_memory_bandwidth": "busy_memory_s/busy_s",
-    "util_compute": "busy_compute_s/busy_s",
-    "util_network": "busy_network_s/busy_s",
+    "util_memory_capacity": "op_u_memory_capacity",
+    "util_memory_bandwidth": "op_util_bandwidth",
+    "util_compute": "op_util_compute",
+    "util_network": "op_util_network",
     "util_budget": "budget_utilization",
-    "binding_wall": (f"IF(binding_rule=1,\"{W.MEMORY_CAPACITY}\",IF(binding_rule=2,"
-                     f"{dominant('prefill_memory_s', 'prefill_compute_s', 'prefill_network_s')},"
-                     f"IF(binding_rule=3,"
-                     f"{dominant('decode_b1_memory_s', 'decode_b1_compute_s', 'decode_b1_network_s')},"
-                     f"IF(binding_rule=4,\"{W.BUDGET}\",IF(binding_rule=5,\"{W.MEMORY_CAPACITY}\","
-                     f"{dominant('util_memory_bandwidth', 'util_compute', 'util_network')})))))"),
-    "binding_reason": "INDEX(rule_texts,binding_rule)",
-    "next_wall": _next_wall(),
+    **{f"split_{key}": f"op_split_{key}" for key in SPLIT_KEYS.values()},
+    "binding_wall": "op_wall",
+    "binding_rule": "op_rule",
+    "binding_reason": (
+        "IF(binding_rule=6,\"the \"&IF(op_ttft_caps,\"TTFT\",\"TPOT\")&\" SLO caps the batch at \"&batch&"
+        "\" sequences per replica (\"&max_batch_memory&\" would fit); \"&binding_wall&\" takes the largest share of "
+        "\"&IF(op_ttft_caps,\"the prefill\",\"a token's time\"),IF(binding_rule=5,\"the KV cache caps the batch at "
+        "\"&max_batch_memory&\" sequences per replica; the SLOs would allow \"&batch_slo,"
+        "INDEX(rule_texts,binding_rule)))"),
+    "next_wall": "rx_wall",
     "advice": "INDEX(advice_texts,MATCH(binding_wall,advice_walls,0))",
     "feasible": ("IF(AND(ISNUMBER(replicas),OR(NOT(ISNUMBER(budget_utilization)),budget_utilization<=1)),"
                  "\"yes\",\"no\")"),
 }
 """Every result on the Plan sheet, by name; the names that are keys of the planner's ``values`` mean the same."""
 
-RULE_TEXTS: tuple[str, ...] = (
-    "the weights (plus one sequence's KV cache) do not fit a GPU at this tp",
-    "even unloaded, the first token misses the TTFT SLO; the wall is the part that dominates the prefill",
-    "even at batch 1 a user's TPOT misses the SLO; the wall is the part that dominates the decode step",
-    "the replicas the traffic needs cost more than the budget",
-    "the KV cache caps the batch below what the TPOT SLO would allow",
-    "at the batch the SLOs allow, this resource is the busiest",
-)
+RULE_TEXTS: tuple[str, ...] = W.RULES
 """The binding rule of ``planner.walls`` (numbered 1-6 in ``binding_rule``), as a planner reads it."""
 
 ADVICE_TEXTS: dict[str, str] = {
-    W.MEMORY_CAPACITY: "raise tp, store the KV cache in fp8, quantize the weights (fp8/int4), or use an accelerator "
-                       "with more memory (see memory_gb on the Catalogue sheet)",
+    W.MEMORY_CAPACITY: "more GPUs per replica (a larger tp, or pp stages across hosts), store the KV cache in fp8, "
+                       "quantize the weights (fp8/int4), or use an accelerator with more memory (see memory_gb on "
+                       "the Catalogue sheet)",
     W.MEMORY_BANDWIDTH: "read fewer bytes per step (fp8/int4 weights, fp8 KV) or use faster memory (see "
                         "memory_bandwidth_tbs on the Catalogue sheet); a looser TPOT SLO lets the batch amortize the "
                         "weight read",
     W.COMPUTE: "an fp8 (or fp4) compute rate, a faster accelerator, disaggregated prefill, shorter prompts or "
                "prefix caching",
-    W.NETWORK: "all-reduces dominate: use a smaller tp and more replicas, or accelerators with a scale-up link "
-               "(NVLink, Infinity Fabric)",
+    W.NETWORK: "collectives or pipeline hops dominate: a smaller tp with more replicas, pipeline stages within one "
+               "host, or accelerators with a faster scale-up link",
     W.BUDGET: "a cheaper accelerator per token, fp8/int4 weights, a looser TPOT SLO (bigger batches), or a larger "
               "budget",
 }
 """What to change next, per binding wall (the planner's advice without the plan-specific numbers)."""
+
+BINDING_UNIT_TEXTS: tuple[str, ...] = tuple(W.BINDING_UNITS[i] for i in range(1, 7))
+"""What the binding wall's reading means, by rule (``planner.walls.BINDING_UNITS``)."""
+
+
+# ------------------------------------------------------------------------------------------------------ roofline
+
+
+SWEEP_COLUMNS: tuple[Column, ...] = (
+    Column("batch", "microbatch (sequences)", 11, "#,##0"),
+    Column("intensity", "decode intensity, strict (FLOP/byte)", 12, "#,##0.00"),
+    Column("step_s", "decode step (s)", 10, "0.000E+00"),
+    Column("step_ms", "decode step (ms)", 10, "#,##0.00"),
+    Column("tpot_ms", "user TPOT (ms)", 10, "#,##0.00"),
+    Column("ttft_ms", "user TTFT (ms)", 10, "#,##0"),
+    Column("tokens_per_s", "output tokens/s per replica", 12, "#,##0"),
+    Column("tflops", "attained TFLOP/s per GPU", 11, "#,##0.0"),
+    Column("memory_gb", "memory per GPU (GB)", 10, "#,##0.0"),
+    Column("fits", "fits memory", 8),
+    Column("meets", "meets both SLOs", 8),
+)
+"""The Roofline sheet's sweep: the plan's layout at growing microbatch (``planner.evaluator.decode``, what a user
+sees by ``planner.serving``, memory by ``planner.topology.memory_used_bytes``)."""
+
+
+def sweep_row(c: Callable[[str], str]) -> dict[str, str]:
+    """One row of the Roofline sweep at microbatch ``c('batch')``: the plan's decode step and what a user sees."""
+    b, step = c("batch"), c("step_s")
+    return {
+        "intensity": decode_intensity(b, "decode_context", "kv_seq_decode"),
+        "step_s": decode_total_s(PLAN.op, b),
+        "step_ms": f"{step}*{MS}",
+        "tpot_ms": user_tpot_ms(step, b, "op_pre_total_s"),
+        "ttft_ms": user_ttft_ms(b, "op_pre_total_s"),
+        "tokens_per_s": f"op_pp/(op_pre_total_s+output_tokens/{b}*{step})*output_tokens",
+        "tflops": (f"(decode_matmul_flops_1+decode_expert_flops_1+decode_attention_flops_1)/op_tp*{b}/{step}/"
+                   f"{num(TERA)}"),
+        "memory_gb": (f"(weight_bytes_total/(op_tp*op_pp)+{b}*(kv_seq_full/MIN(op_tp,m_kv_shards_max))"
+                      f"+reserve_bytes)/{num(GB)}"),
+        "fits": f"IF({b}<=op_b_mem,\"yes\",\"no\")",
+        "meets": f"IF(AND({c('tpot_ms')}<=tpot_slo_ms,{c('ttft_ms')}<=ttft_slo_ms),\"yes\",\"no\")",
+    }
+
+
+ROOF_POINTS: tuple[tuple[str, str, str], ...] = (
+    ("low", "MIN(0.1,MIN(roofline_intensity)/4)", "{x}*bandwidth_bytes_per_s/" + num(TERA)),
+    ("ridge", "peak_flops/bandwidth_bytes_per_s", "peak_flops/" + num(TERA)),
+    ("high", "MAX(10000,4*MAX(roofline_intensity),4*prefill_point_intensity,4*ridge_flop_per_byte)",
+     "peak_flops/" + num(TERA)),
+)
+"""The roof at catalogue peaks: (label, intensity, TFLOP/s per GPU with ``{x}`` the intensity's cell)."""
+
+PREFILL_POINT: tuple[str, str] = (
+    "prefill_floor_flops_per_gpu/prefill_floor_bytes_per_gpu",
+    f"op_prefill_flops/op_pre_total_s/{num(TERA)}",
+)
+"""The prefill point: its strict intensity (the prefill floor's FLOPs ÷ its bytes), and the expected prefill's
+attained TFLOP/s per GPU."""
 
 
 # --------------------------------------------------------------------------------------------------- catalogue
 
 
 @dataclass(frozen=True)
-class Column:
-    """One column of a Catalogue table: ``key`` (also the defined name ``cat_<table>_<key>``), a header, and
-    for derived columns a formula over the row (``{col}`` placeholders name other columns of the same row)."""
+class Derived:
+    """A derived column of the Catalogue's model table: ``formula`` over the row (``{column}`` placeholders name
+    other columns of the same row)."""
 
     key: str
     header: str
-    width: float = 10
-    formula: str = ""
-    fmt: str = ""
+    width: float
+    formula: str
+    fmt: str = "#,##0"
 
 
-MODEL_DERIVED: tuple[Column, ...] = (
-    Column("attention_params", "attention params per layer", 14,
-           "IF({attention}=\"mla\",IF({q_lora_rank}>0,{hidden_size}*{q_lora_rank}+{q_lora_rank}+{q_lora_rank}*"
-           "{heads}*({qk_nope_head_dim}+{qk_rope_head_dim}),{hidden_size}*{heads}*({qk_nope_head_dim}+"
-           "{qk_rope_head_dim}))+{hidden_size}*({kv_lora_rank}+{qk_rope_head_dim})+{kv_lora_rank}+{kv_lora_rank}*"
-           "{heads}*({qk_nope_head_dim}+{v_head_dim})+{heads}*{v_head_dim}*{hidden_size},"
-           "{hidden_size}*{heads}*{head_dim}+2*{hidden_size}*{kv_heads}*{head_dim}+{heads}*{head_dim}*{hidden_size}"
-           "+IF({qkv_bias},{heads}*{head_dim}+2*{kv_heads}*{head_dim},0))", "#,##0"),
-    Column("expert_params", "params per expert", 12, "IF({experts}>0,3*{hidden_size}*{expert_intermediate_size},0)",
-           "#,##0"),
-    Column("moe_layers", "MoE layers", 8, "IF({experts}>0,{layers}-{first_dense_layers},0)"),
-    Column("routed_expert_params", "routed expert params", 16, "{moe_layers}*{experts}*{expert_params}", "#,##0"),
-    Column("embedding_params", "embedding params", 14, "{vocab_size}*{hidden_size}", "#,##0"),
-    Column("total_params", "total params", 16,
-           "{layers}*({attention_params}+2*{hidden_size})+{hidden_size}+{embedding_params}*IF({tie_word_embeddings},1,2)"
-           "+IF({experts}>0,{first_dense_layers}*3*{hidden_size}*{intermediate_size}+{moe_layers}*({hidden_size}*"
-           "{experts}+{shared_experts}*{expert_params})+{routed_expert_params},{layers}*3*{hidden_size}*"
-           "{intermediate_size})", "#,##0"),
-    Column("always_read_params", "always-read params", 16, "{total_params}-{routed_expert_params}", "#,##0"),
-    Column("active_params", "active params", 16,
-           "{always_read_params}+{moe_layers}*{experts_per_token}*{expert_params}", "#,##0"),
-    Column("matmul_params", "matmul params", 16, "{active_params}-IF({tie_word_embeddings},0,{embedding_params})",
-           "#,##0"),
-    Column("kv_elements", "KV values / token / layer", 12,
-           "IF({attention}=\"mla\",{kv_lora_rank}+{qk_rope_head_dim},2*{kv_heads}*{head_dim})"),
-    Column("kv_shards_max", "KV splits at most", 10, "IF({attention}=\"mla\",1,{kv_heads})"),
-    Column("decode_qk_dim", "decode q·k dim", 10,
-           "IF({attention}=\"mla\",{kv_lora_rank}+{qk_rope_head_dim},{head_dim})"),
-    Column("decode_v_dim", "decode v dim", 10, "IF({attention}=\"mla\",{kv_lora_rank},{head_dim})"),
-    Column("prefill_qk_dim", "prefill q·k dim", 10,
-           "IF({attention}=\"mla\",{qk_nope_head_dim}+{qk_rope_head_dim},{head_dim})"),
-    Column("prefill_v_dim", "prefill v dim", 10, "IF({attention}=\"mla\",{v_head_dim},{head_dim})"),
+MODEL_DERIVED: tuple[Derived, ...] = (
+    Derived("attention_params", "attention params per layer", 14,
+            "IF({attention}=\"mla\",IF({q_lora_rank}>0,{hidden_size}*{q_lora_rank}+{q_lora_rank}+{q_lora_rank}*"
+            "{heads}*({qk_nope_head_dim}+{qk_rope_head_dim}),{hidden_size}*{heads}*({qk_nope_head_dim}+"
+            "{qk_rope_head_dim}))+{hidden_size}*({kv_lora_rank}+{qk_rope_head_dim})+{kv_lora_rank}+{kv_lora_rank}*"
+            "{heads}*({qk_nope_head_dim}+{v_head_dim})+{heads}*{v_head_dim}*{hidden_size},"
+            "{hidden_size}*{heads}*{head_dim}+2*{hidden_size}*{kv_heads}*{head_dim}+{heads}*{head_dim}*{hidden_size}"
+            "+IF({qkv_bias},{heads}*{head_dim}+2*{kv_heads}*{head_dim},0))"),
+    Derived("expert_params", "params per expert", 12, "IF({experts}>0,3*{hidden_size}*{expert_intermediate_size},0)"),
+    Derived("moe_layers", "MoE layers", 8, "IF({experts}>0,{layers}-{first_dense_layers},0)", "0"),
+    Derived("routed_expert_params", "routed expert params", 16, "{moe_layers}*{experts}*{expert_params}"),
+    Derived("embedding_params", "embedding params", 14, "{vocab_size}*{hidden_size}"),
+    Derived("total_params", "total params", 16,
+            "{layers}*({attention_params}+2*{hidden_size})+{hidden_size}+{embedding_params}*IF({tie_word_embeddings},1,2)"
+            "+IF({experts}>0,{first_dense_layers}*3*{hidden_size}*{intermediate_size}+{moe_layers}*({hidden_size}*"
+            "{experts}+{shared_experts}*{expert_params})+{routed_expert_params},{layers}*3*{hidden_size}*"
+            "{intermediate_size})"),
+    Derived("always_read_params", "always-read params", 16, "{total_params}-{routed_expert_params}"),
+    Derived("active_params", "active params", 16,
+            "{always_read_params}+{moe_layers}*{experts_per_token}*{expert_params}"),
+    Derived("matmul_params", "matmul params", 16, "{active_params}-IF({tie_word_embeddings},0,{embedding_params})"),
+    Derived("kv_elements", "KV values / token / layer", 12,
+            "IF({attention}=\"mla\",{kv_lora_rank}+{qk_rope_head_dim},2*{kv_heads}*{head_dim})", "0"),
+    Derived("kv_shards_max", "KV splits at most", 10, "IF({attention}=\"mla\",1,{kv_heads})", "0"),
+    Derived("decode_qk_dim", "decode q·k dim", 10,
+            "IF({attention}=\"mla\",{kv_lora_rank}+{qk_rope_head_dim},{head_dim})", "0"),
+    Derived("decode_v_dim", "decode v dim", 10, "IF({attention}=\"mla\",{kv_lora_rank},{head_dim})", "0"),
+    Derived("prefill_qk_dim", "prefill q·k dim", 10,
+            "IF({attention}=\"mla\",{qk_nope_head_dim}+{qk_rope_head_dim},{head_dim})", "0"),
+    Derived("prefill_v_dim", "prefill v dim", 10, "IF({attention}=\"mla\",{v_head_dim},{head_dim})", "0"),
 )
 """``planner.catalogue.Model``'s derived counts (attention_params_per_layer, expert_params, moe_layers,
 routed_expert_params, embedding_params, total_params, always_read_params, active_params, matmul_params,

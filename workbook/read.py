@@ -36,14 +36,16 @@ from workbook.build import (
     MODEL_FIRST_ROW,
     MODEL_HEADER_ROW,
 )
+from workbook.formulas import MODEL_DERIVED
 
 MAX_WORKBOOK_BYTES = 20_000_000
-"""A plan workbook is ~100 kB; anything over 20 MB is refused before it is opened."""
+"""A plan workbook is ~300 kB; anything over 20 MB is refused before it is opened."""
 
 MAX_UNPACKED_BYTES = 20_000_000
-"""A plan's parts unpack to ~0.6 MB. An archive whose parts (as its directory declares them; zipfile never inflates a
-part past its declared size) unpack to more is refused before openpyxl parses it: openpyxl takes ~0.25 s and
-~20 MB of memory per MB of sheet XML, and a plan is read twice (formulas and cached values)."""
+"""A plan's parts unpack to ~2.5 MB (most of it the Search sheet's candidate table). An archive whose parts (as its
+directory declares them; zipfile never inflates a part past its declared size) unpack to more is refused before
+openpyxl parses it: openpyxl takes ~0.1 s and ~20 MB of memory per MB of sheet XML, and a plan is read once more
+for its cached values where an input or a hand-added Catalogue row holds a formula."""
 
 MAX_MEMBERS = 1_000
 """A plan has ~20 parts; a spreadsheet program adds a few."""
@@ -52,11 +54,16 @@ NUMBER_FIELDS = {
     "qps": "requests/s", "ttft_slo_ms": "ms", "tpot_slo_ms": "ms", "budget_usd_month": "USD/month",
     "usd_per_gpu_hour": "USD/GPU-hour",
 }
-WHOLE_FIELDS = {"input_tokens": "tokens", "output_tokens": "tokens", "tp": "GPUs"}
+WHOLE_FIELDS = {"input_tokens": "tokens", "output_tokens": "tokens", "tp": "GPUs", "pp": "stages", "ep": "GPUs"}
+LAYOUT_FIELDS = ("tp", "pp", "ep")
+"""Inputs that are 'auto' (or blank) or a whole number."""
 MAX_KEY_COLUMNS = 256
 """Columns of a Catalogue key row read (the sheet has ~60; a stray cell at column XFD must not cost 16,384)."""
 
-OPTIONAL_FIELDS = {"budget_usd_month", "usd_per_gpu_hour", "tp", "notes", "accelerators", "dtypes"}
+DERIVED_KEYS = frozenset(d.key for d in MODEL_DERIVED)
+"""The Catalogue's model columns that are formulas (derived counts): never read back."""
+
+OPTIONAL_FIELDS = {"budget_usd_month", "usd_per_gpu_hour", "tp", "pp", "ep", "notes", "accelerators", "dtypes"}
 
 
 @dataclass(frozen=True)
@@ -172,14 +179,29 @@ def _target(wb: Any, name: str, path: Path) -> tuple[str, str]:
     return sheet, f"{get_column_letter(min_col)}{min_row}"
 
 
-def _value(wb: Any, values: Any, name: str, path: Path) -> tuple[Any, str]:
+class _Cached:
+    """The workbook's cached values (openpyxl ``data_only``), read on first use: only an input or a Catalogue cell
+    that holds a formula needs them."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._wb: Any = None
+
+    @property
+    def wb(self) -> Any:
+        if self._wb is None:
+            self._wb = _open(self.path, data_only=True)
+        return self._wb
+
+
+def _value(wb: Any, values: _Cached, name: str, path: Path) -> tuple[Any, str]:
     sheet, coord = _target(wb, name, path)
     if sheet not in wb.sheetnames or not isinstance(wb[sheet], Worksheet):
         raise PlannerError(f"{path}: the defined name {name!r} points at a missing sheet {sheet!r}")
     cell = wb[sheet][coord]
     where = f"{sheet}!{coord}"
     if cell.data_type == "f":
-        cached = values[sheet][coord].value
+        cached = values.wb[sheet][coord].value
         if cached is None:
             raise PlannerError(f"{path}: input {where} ({name}) holds a formula with no computed value; type a "
                                f"value, or open and save the file in a spreadsheet so the formula has a result")
@@ -211,7 +233,7 @@ def _coerce(field: str, value: Any, where: str) -> Any:
         if field == "name":
             return None
         raise PlannerError(f"{where} ({field}) is empty; it is required (see the Plan sheet's unit column)")
-    if field == "tp":
+    if field in LAYOUT_FIELDS:
         if isinstance(value, str):
             text = value.strip().lower()
             if text == "auto":
@@ -219,8 +241,9 @@ def _coerce(field: str, value: Any, where: str) -> Any:
             try:
                 value = float(text)
             except ValueError:
-                raise PlannerError(f"{where} (tp) must be 'auto' or a whole number of GPUs, got {value!r}") from None
-        return _number("tp", value, where, whole=True)
+                raise PlannerError(f"{where} ({field}) must be 'auto' or a whole number of {WHOLE_FIELDS[field]}, "
+                                   f"got {value!r}") from None
+        return _number(field, value, where, whole=True)
     if field in WHOLE_FIELDS:
         return _number(field, value, where, whole=True)
     if field in NUMBER_FIELDS:
@@ -252,7 +275,7 @@ def _rows(ws: Any, key_row: int, first: int, last: int) -> list[dict[str, Any]]:
     return out
 
 
-def _hand_rows(values_wb: Any, spec: PlanSpec, base: Catalogue, path: Path) -> Catalogue | None:
+def _hand_rows(wb: Any, values: _Cached, spec: PlanSpec, base: Catalogue, path: Path) -> Catalogue | None:
     """Catalogue entries for ids the planner does not know, from the workbook's Catalogue sheet."""
     def known(find: Any, ident: str) -> bool:
         try:
@@ -263,22 +286,33 @@ def _hand_rows(values_wb: Any, spec: PlanSpec, base: Catalogue, path: Path) -> C
 
     need_acc = not known(base.accelerator, spec.accelerator)
     need_model = not known(base.model, spec.model)
-    if not (need_acc or need_model) or "Catalogue" not in values_wb.sheetnames:
+    if not (need_acc or need_model) or "Catalogue" not in wb.sheetnames:
         return None
-    ws = values_wb["Catalogue"]
+    ws = wb["Catalogue"]
+
+    def matching(key_row: int, first: int, last: int, wanted: str) -> dict[str, Any] | None:
+        """The row whose id is ``wanted`` (None if none); where a field it uses holds a hand-typed formula, the
+        value the formula computed (the cached values)."""
+        def find(sheet: Any) -> dict[str, Any] | None:
+            return next((r for r in _rows(sheet, key_row, first, last) if str(r["id"]).strip().lower() == wanted),
+                        None)
+
+        row = find(ws)
+        if row is not None and any(isinstance(v, str) and v.startswith("=") for k, v in row.items()
+                                   if k not in DERIVED_KEYS):
+            row = find(values.wb["Catalogue"])
+        return row
+
     accs, models = [], []
     if need_acc:
-        wanted = spec.accelerator.strip().lower()
-        rows = [r for r in _rows(ws, ACC_FIRST_ROW - 2, ACC_FIRST_ROW, MODEL_HEADER_ROW - 3)
-                if str(r["id"]).strip().lower() == wanted]
-        if rows:
-            accs.append(_accelerator_entry(rows[0], path))
+        row = matching(ACC_FIRST_ROW - 2, ACC_FIRST_ROW, MODEL_HEADER_ROW - 3, spec.accelerator.strip().lower())
+        if row:
+            accs.append(_accelerator_entry(row, path))
     if need_model:
         last = min(ws.max_row, MODEL_FIRST_ROW + MODEL_CAPACITY - 1)  # the rows the formulas look up, no more
-        rows = [r for r in _rows(ws, MODEL_HEADER_ROW - 1, MODEL_HEADER_ROW + 1, last)
-                if str(r["id"]).strip().lower() == spec.model.strip().lower()]
-        if rows:
-            models.append(_model_entry(rows[0], path))
+        row = matching(MODEL_HEADER_ROW - 1, MODEL_HEADER_ROW + 1, last, spec.model.strip().lower())
+        if row:
+            models.append(_model_entry(row, path))
     if not accs and not models:
         return None
     return catalogue_from_data({"accelerators": accs, "models": models}, where=f"{path} (Catalogue sheet)")
@@ -303,7 +337,7 @@ def _accelerator_entry(row: dict[str, Any], path: Path) -> dict[str, Any]:
         "id": str(row["id"]).strip(), "name": row.get("name") or str(row["id"]), "vendor": row.get("vendor"),
         "family": row.get("family"), "memory_gb": row.get("memory_gb"),
         "memory_bandwidth_tbs": row.get("memory_bandwidth_tbs"), "dense_peak_tflops": peaks,
-        "scaleup": link("scaleup"), "pcie": link("pcie"),
+        "scaleup": link("scaleup"), "pcie": link("pcie"), "scaleout": link("scaleout"),
         "price": {"usd_per_gpu_hour": price} if price not in (None, "") else None,
         "source": row.get("source") or f"a row added by hand to the Catalogue sheet of {path.name}",
     })
@@ -342,7 +376,7 @@ def read_plan_full(path: str | Path, catalogue: Catalogue | None = None) -> Read
     p = Path(path)
     _check_file(p)
     wb = _open(p, data_only=False)
-    values = _open(p, data_only=True)
+    values = _Cached(p)
     if "Plan" not in wb.sheetnames or "About" not in wb.sheetnames or not isinstance(wb["About"], Worksheet) \
             or wb["About"]["A1"].value != MARKER:
         raise PlannerError(f"{p} is not a whichwall plan workbook (no Plan and About sheets with the "
@@ -359,7 +393,7 @@ def read_plan_full(path: str | Path, catalogue: Catalogue | None = None) -> Read
         if value is not None:
             data[field] = value
     spec = spec_from_data(data, where=f"{p} (Plan sheet)")
-    extra = _hand_rows(values, spec, catalogue or get_catalogue(), p)
+    extra = _hand_rows(wb, values, spec, catalogue or get_catalogue(), p)
     return ReadPlan(spec, extra)
 
 
