@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_walls import assert_sane
 
 from planner import evaluator as E
 from planner import roofline, topology
@@ -64,6 +65,7 @@ def assert_plan_is_the_best_row(spec: PlanSpec) -> None:
     """The plan (tp, pp, ep left to auto) equals the best row of a search restricted to its accelerator, weight
     dtype and KV dtype: same layout, batch, replicas, cost, times, binding wall and utilizations."""
     plan = evaluate(spec, CAT)
+    assert_sane(plan)  # the walls rule (planner/walls.py) holds on every plan these tests make
     space = S.search_space(spec, CAT, accelerators=[spec.accelerator], dtypes=[spec.dtype],
                            kv_dtypes=[spec.kv_dtype], disaggregated=False)
     result = S.search(spec, CAT, space, pareto=False)
