@@ -326,10 +326,21 @@ def test_allreduce_is_the_network_part_of_the_decode_step():
         udfs.ALLREDUCE_MS(M70, "h100", 16)
 
 
-def test_max_tokens_per_sec_matches_the_core():
+def test_max_tokens_per_sec_is_the_best_batch_of_the_expected_times():
+    """The best output tokens/s of one replica: over every batch that fits, output / (prefill + output · step(b) /
+    b), here recomputed from the Excel functions themselves (PREFILL_MS, a DECODE_MS range over every batch); the
+    best batch is the largest that fits (a step's cost grows slower than its batch), and no engine could beat the
+    same sum at the floors."""
+    cap = int(udfs.MAX_BATCH(M70, "h100", 1024 + 256, "fp8", 4))
+    batches = [[float(b)] for b in range(1, cap + 1)]
+    steps = udfs.DECODE_MS(M70, "h100", "fp8", batches, 1024 + 128, 4)
+    prefill = udfs.PREFILL_MS(M70, "h100", 1024, "fp8", 4)
+    best = max(256 / ((prefill + 256 * step / b[0]) / 1e3) for (step,), b in zip(steps, batches, strict=True))
     got = udfs.MAX_TOKENS_PER_SEC(M70, "h100", 1024, 256, "fp8", 4)
-    assert rel(got, float(api.max_tokens_per_sec(M70, "h100-sxm", 1024, 256, "fp8", 4)))
-    assert 0 < got
+    assert rel(got, best, 1e-9)
+    floor = 256 / ((udfs.PREFILL_FLOOR_MS(M70, "h100", 1024, "fp8", 4)
+                    + 256 * udfs.DECODE_FLOOR_MS(M70, "h100", "fp8", cap, 1024 + 128, 4) / cap) / 1e3)
+    assert got < floor
 
 
 # ------------------------------------------------------------------------------------------------------- plans
