@@ -2,7 +2,8 @@
 
     python scripts/fidelity_report.py ../shared/data/silicon.csv
 
-Needs matplotlib for the plot (``pip install matplotlib``); the tables need only whichwall.
+The tables need only whichwall; the plot needs matplotlib, in the ``report`` extra: ``pip install -e '.[report]'``
+(without it the tables are written and the plot is left as it was, saying so).
 """
 
 from __future__ import annotations
@@ -78,7 +79,11 @@ def main(argv: list[str]) -> int:
     text = doc.read_text(encoding="utf-8")
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
     doc.write_text(text[:start] + "\n" + tables(out, ins) + "\n" + text[end:], encoding="utf-8")
-    plot(out, ROOT / "docs" / "images" / "fidelity.png")
+    try:
+        plot(out, ROOT / "docs" / "images" / "fidelity.png")
+    except ModuleNotFoundError as exc:
+        print(f"fidelity_report: tables written; the plot needs {exc.name}: pip install -e '.[report]'",
+              file=sys.stderr)
     print(out.summary(), ins.summary())
     return 0
 
