@@ -125,8 +125,10 @@ def as_json(result: PlanResult) -> dict[str, Any]:
     """The plan as plain JSON-able data: spec, values, walls."""
     def clean(v: Any) -> Any:
         return None if isinstance(v, float) and not math.isfinite(v) else v
+    spec = result.spec.model_dump()
+    spec["model"], spec["accelerator"] = result.model.id, result.accelerator.id  # ids, not the alias typed
     return {
-        "spec": result.spec.model_dump(),
+        "spec": spec,
         "values": {k: clean(v) for k, v in result.values.items()},
         "walls": {
             "utilization": result.walls.utilization,
