@@ -13,7 +13,7 @@ from importlib import resources
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from planner.errors import PlannerError, short
 from planner.units import DTYPES, MS_PER_S, US_PER_S, Dtype
@@ -45,8 +45,9 @@ class Efficiency(BaseModel):
     sampling); each request adds ``request_overhead_s`` to its time to first token. The burst terms shape how TTFT
     grows with the batch (``planner.serving``). Routed MoE experts run at ``expert_bandwidth_fraction`` and
     ``expert_compute_fraction`` (prefill: ``prefill_expert_compute_fraction``) of those rates again: their grouped
-    GEMMs are small and uneven. ``replicate_kv``: the KV cache splits only as far as tensor
-    parallelism splits KV heads (real engines); the floor spreads it over every GPU (attention data parallelism can).
+    GEMMs are small and uneven; each routed-expert GEMM a GPU runs adds ``expert_overhead_s``. ``replicate_kv``:
+    the KV cache splits only as far as tensor parallelism splits KV heads (real engines); the floor spreads it over
+    every GPU (attention data parallelism can). ``prefill_compute_fraction`` is the 16-bit one (``prefill_compute``).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -66,6 +67,7 @@ class Efficiency(BaseModel):
     expert_bandwidth_fraction: Fraction = 1.0
     expert_compute_fraction: Fraction = 1.0
     prefill_expert_compute_fraction: Fraction | None = None
+    expert_overhead_s: NonNegative = 0.0
     replicate_kv: bool = False
     source: str = ""
 
@@ -86,9 +88,14 @@ class Efficiency(BaseModel):
         return self.expert_compute_fraction
 
     def prefill_compute(self, compute_dtype: str) -> float:
-        """Prefill compute fraction (the decode one where no prefill fraction was fitted)."""
-        return self.prefill_compute_fraction if self.prefill_compute_fraction is not None else self.compute(
-            compute_dtype)
+        """Prefill compute fraction for ``compute_dtype``: ``prefill_compute_fraction`` is the 16-bit one, scaled by
+        the decode fractions' ratio of ``compute_dtype`` to 16-bit (8- and 4-bit GEMMs reach less of their peaks:
+        ``serving.yaml``'s ``compute_ratios``); the decode fraction where no prefill fraction was fitted."""
+        if self.prefill_compute_fraction is None:
+            return self.compute(compute_dtype)
+        base = self.compute("bf16")
+        ratio = self.compute(compute_dtype) / base if base > 0 else 1.0
+        return min(1.0, self.prefill_compute_fraction * ratio)
 
 
 _IDEAL = Efficiency()
@@ -114,6 +121,7 @@ class EfficiencyEntry(BaseModel):
     expert_bandwidth_fraction: Fraction | None = None
     expert_compute_fraction: Fraction | None = None
     prefill_expert_compute_fraction: Fraction | None = None
+    expert_overhead_us: NonNegative | None = None
     source: str = ""
 
     def apply(self, values: dict[str, Any]) -> None:
@@ -135,6 +143,8 @@ class EfficiencyEntry(BaseModel):
             values["sequence_overhead_s"] = self.sequence_overhead_us / US_PER_S
         if self.request_overhead_ms is not None:
             values["request_overhead_s"] = self.request_overhead_ms / MS_PER_S
+        if self.expert_overhead_us is not None:
+            values["expert_overhead_s"] = self.expert_overhead_us / US_PER_S
 
 
 class EfficiencyTable(BaseModel):
@@ -152,12 +162,35 @@ class ScaleOutDefault(BaseModel):
     source: str
 
 
+class ComputeRatios(BaseModel):
+    """Large-GEMM fraction of each compute dtype's peak relative to the 16-bit one, per silicon family (kernel
+    microbenchmarks): a fit of one 16-bit fraction per family gives every dtype's through these."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    families: dict[str, dict[str, Annotated[float, Field(gt=0, le=1)]]]
+    default: dict[str, Annotated[float, Field(gt=0, le=1)]]
+    source: str
+
+    @model_validator(mode="after")
+    def _known_dtypes(self) -> ComputeRatios:
+        for table in (self.default, *self.families.values()):
+            unknown = set(table) - set(DTYPES)
+            if unknown:
+                raise ValueError(f"unknown dtypes {sorted(unknown)}; valid: {', '.join(DTYPES)}")
+        return self
+
+    def ratio(self, family: str, compute_dtype: str) -> float:
+        """The ratio of ``compute_dtype`` in ``family`` (the default's for a family without its own; 1 if unlisted)."""
+        return self.families.get(family, self.default).get(compute_dtype, self.default.get(compute_dtype, 1.0))
+
+
 class ServingAssumptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     memory_reserve_fraction: Annotated[float, Field(ge=0, lt=1)]
     memory_reserve_source: str
     efficiency: EfficiencyTable
     scaleout_default: ScaleOutDefault | None = None
+    compute_ratios: ComputeRatios | None = None
 
 
 @lru_cache(maxsize=1)
@@ -174,6 +207,12 @@ def efficiency_table_from_data(data: Any, where: str) -> EfficiencyTable:
         err = exc.errors()[0]
         loc = "".join(f".{p}" for p in err["loc"])
         raise PlannerError(f"{where}: efficiency{loc}: {err['msg']} (got {short(err.get('input'))})") from None
+
+
+def compute_ratio(family: str, compute_dtype: str) -> float:
+    """Large-GEMM fraction of ``compute_dtype``'s peak relative to 16-bit in silicon ``family`` (serving.yaml)."""
+    ratios = serving_assumptions().compute_ratios
+    return ratios.ratio(family, compute_dtype) if ratios else 1.0
 
 
 def memory_reserve_fraction() -> float:

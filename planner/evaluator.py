@@ -9,10 +9,12 @@ layout (tp, pp, ep; ``planner.topology.layouts``). Each is one row of (n, 1) num
 across, so a bisection over the batch or a grid of batches is one array expression.
 
 **The decode step** of b sequences (per microbatch) is ``roofline.step_time`` of ``roofline.decode_inputs`` at
-``roofline.step_rates``. Its parts are affine in b, except the routed experts b tokens touch, t(b):
-memory = M0 + M1·b + ME·t(b), compute = C1·b, network = N0 + N1·b, overhead = O0 + O1·b; so each row keeps the
-coefficients, found by evaluating the one step-time formula at b = 0, at one sequence's extensive inputs and at one
-touched expert (``tests/test_evaluator.py`` checks the affine form against ``step_time`` at random batches).
+``roofline.step_rates``. Its parts are affine in b, except the routed experts b tokens touch, x(b) =
+``roofline.expert_load`` (t(b) experts per MoE layer; under expert parallelism the busiest group's, × ep):
+memory = M0 + M1·b + ME·x(b) (ME: one expert's bytes and its GEMM's fixed cost), compute = C1·b,
+network = N0 + N1·b, overhead = O0 + O1·b; so each row keeps the coefficients, found by evaluating the one step-time
+formula at b = 0, at one sequence's extensive inputs and at one touched expert (``tests/test_evaluator.py`` checks
+the affine form against ``step_time`` at random batches).
 The prefill of one prompt is ``step_time`` of ``roofline.prefill_inputs``.
 
 **Pipeline parallelism** (pp stages of tp GPUs, layers split evenly): weights and KV spread over tp · pp GPUs for
@@ -26,7 +28,7 @@ work concurrently, so a replica serves pp / (prefill + output_tokens · step / b
 the experts' all-reduce is replaced by an all-to-all dispatch and combine, each moving tokens · k · hidden · 2 bytes
 · (tp − 1) / tp² per GPU over the tensor-parallel link, plus one collective latency each.
 
-**Serving** (``planner.serving``): TPOT = step + (b / output_tokens) · prefill, TTFT = request overhead +
+**Serving** (``planner.serving``): TPOT = step + (b / output_tokens) · prefill, TTFT = request overhead + step +
 prefill · (1 + burst(b)). The SLO batch is the largest b up to ``BATCH_SEARCH_LIMIT`` at which both meet their SLOs
 (bisection: both grow with b), the operating batch min(SLO batch, largest batch that fits); replicas =
 ceil(qps / (pp / busy) − 1e-9) with busy = prefill + output_tokens · step / b per request; cost = replicas · tp · pp
@@ -50,7 +52,7 @@ from planner.roofline import (
     StepInputs,
     StepTime,
     decode_inputs,
-    experts_touched,
+    expert_load,
     kv_bytes_per_sequence,
     prefill_inputs,
     step_rates,
@@ -166,13 +168,17 @@ def _decode_coefficients(model: Model, context: float, dtype: str, kv_dtype: str
     """The affine coefficients of the decode step (module docstring), from ``step_time`` at b = 0, at one
     sequence's extensive inputs (no fixed latency or overhead), and at one touched expert."""
     zero = np.zeros(1)
-    at0 = time_step(decode_inputs(model, zero, context, dtype, kv_dtype), rates)
+    none = decode_inputs(model, zero, context, dtype, kv_dtype)
+    at0 = time_step(none, rates)
     one = decode_inputs(model, np.ones(1), context, dtype, kv_dtype)
-    per_sequence = replace(one, weight_bytes=zero, expert_weight_bytes=zero)
+    # per sequence: its KV, FLOPs, tokens and the embedding row it gathers (strict inputs), not the shared weights
+    per_sequence = replace(one, weight_bytes=one.weight_bytes - none.weight_bytes, expert_weight_bytes=zero,
+                           expert_gemms=zero)
     slope_rates = replace(rates, collective_latency_s=0.0, step_overhead_s=0.0)
     at1 = time_step(per_sequence, slope_rates)
     expert_bytes = model.moe_layers * model.expert_params * dtype_bytes(dtype)  # one touched expert per MoE layer
-    unit_expert = StepInputs(zero, np.full(1, expert_bytes), zero, zero, zero, zero, zero, zero)
+    unit_expert = StepInputs(zero, np.full(1, expert_bytes), zero, zero, zero, zero, zero, zero,
+                             np.full(1, float(model.moe_layers)))
     per_expert = time_step(unit_expert, slope_rates)
     return {"m0": at0.memory_s, "m1": at1.memory_s, "me": per_expert.memory_s, "c1": at1.compute_s,
             "n0": at0.network_s + extra0, "n1": at1.network_s + extra1, "o0": at0.overhead_s, "o1": at1.overhead_s,
@@ -200,7 +206,7 @@ def build(model: Model, spec: PlanSpec, options: Sequence[Option],
                 dtype_names.append(d)
         if len(opt.layouts):
             tp, pp, ep = opt.layouts[:, :1], opt.layouts[:, 1:2], opt.layouts[:, 2:3]
-            rates = step_rates(model, acc, dtype, kv, tp, eff)
+            rates = step_rates(model, acc, dtype, kv, tp, eff, ep=ep)
             hop_bw, hop_lat = hop_link(acc, eff, tp, pp)
             link_bw, latency = rates.link_bandwidth, rates.collective_latency_s
 
@@ -212,8 +218,8 @@ def build(model: Model, spec: PlanSpec, options: Sequence[Option],
 
             x0 = extra(0.0)
             coeffs = _decode_coefficients(model, decode_context, dtype, kv, rates, x0, extra(1.0) - x0)
-            pre = time_step(prefill_inputs(model, prompt, dtype, kv), step_rates(model, acc, dtype, kv, tp, eff,
-                                                                               prefill=True))
+            pre = time_step(prefill_inputs(model, prompt, dtype, kv, ep=ep),
+                            step_rates(model, acc, dtype, kv, tp, eff, prefill=True, ep=ep))
             pre = StepTime(pre.memory_s, pre.compute_s, pre.network_s + extra(prompt), pre.overhead_s,
                            pre.bytes_per_gpu, pre.flops_per_gpu)
             weights_gpu = weight_bytes_per_gpu(model, dtype, tp, pp)
@@ -259,7 +265,7 @@ def build(model: Model, spec: PlanSpec, options: Sequence[Option],
 def decode(r: Rows, b: np.ndarray) -> StepTime:
     """The decode step of ``b`` sequences per microbatch on every row (``b``: (n, 1) or (1, K) or (n, K))."""
     c = r.c
-    t = experts_touched(r.model, b) if r.model.moe else 0.0
+    t = expert_load(r.model, b, c["ep"]) if r.model.moe else 0.0
     memory = c["m0"] + c["m1"] * b + c["me"] * t
     compute = c["c1"] * b
     network = c["n0"] + c["n1"] * b
@@ -276,7 +282,7 @@ def decode_total_s(r: Rows, b: np.ndarray) -> np.ndarray:
     c = r.c
     memory = c["m0"] + c["m1"] * b
     if r.model.moe:
-        memory = memory + c["me"] * experts_touched(r.model, b)
+        memory = memory + c["me"] * expert_load(r.model, b, c["ep"])
     return np.maximum(memory, c["c1"] * b) + (c["n0"] + c["o0"]) + (c["n1"] + c["o1"]) * b
 
 
@@ -357,7 +363,7 @@ def metrics(r: Rows, b: np.ndarray, b_used: np.ndarray | None = None) -> dict[st
     spec = r.spec
     c = r.c
     b_used = b if b_used is None else b_used
-    t = experts_touched(r.model, b) if r.model.moe else 0.0
+    t = expert_load(r.model, b, c["ep"]) if r.model.moe else 0.0
     memory = c["m0"] + c["m1"] * b + c["me"] * t
     compute = c["c1"] * b
     network = c["n0"] + c["n1"] * b

@@ -32,7 +32,7 @@ import numpy as np
 
 from planner import files
 from planner.catalogue import Catalogue, check_dtype, get_catalogue
-from planner.efficiency import Efficiency, check_engine, default_efficiency
+from planner.efficiency import Efficiency, check_engine, compute_ratio, default_efficiency
 from planner.errors import PlannerError, short
 from planner.roofline import (
     StepInputs,
@@ -237,16 +237,17 @@ def prepare(rows: Sequence[Row], catalogue: Catalogue | None = None) -> Prepared
     batch = np.empty(n)
     decode = {k: np.empty(n) for k in (*INPUTS, "kv_split", "layers", "hidden")}
     prefill = {k: np.empty(n) for k in INPUTS}
-    rates = {k: np.empty(n) for k in ("bandwidth", "peak", "attention_peak", "link", "pcie", "tp", "osl",
-                                      "concurrency", "decode_floor_ms", "prefill_floor_ms")}
+    rates = {k: np.empty(n) for k in ("bandwidth", "peak", "attention_peak", "link", "pcie", "tp", "ep", "ratio",
+                                      "attention_ratio", "osl", "concurrency", "decode_floor_ms", "prefill_floor_ms")}
     for i, r in enumerate(rows):
         model, acc = cat.model(r.model), cat.accelerator(r.accelerator)
         fit = int(max_batch(model, acc, r.isl + r.osl, r.dtype, r.gpus, r.kv_dtype).item())
         b = float(min(r.concurrency, fit))
         context = r.isl + r.osl / 2
         batch[i] = b
-        step = decode_inputs(model, b, context, r.dtype, r.kv_dtype)
-        first = prefill_inputs(model, r.isl, r.dtype, r.kv_dtype)
+        ep = float(r.expert_parallel) if model.moe else 1.0
+        step = decode_inputs(model, b, context, r.dtype, r.kv_dtype, ep=ep)
+        first = prefill_inputs(model, r.isl, r.dtype, r.kv_dtype, ep=ep)
         for k in INPUTS:
             decode[k][i] = float(getattr(step, k))
             prefill[k][i] = float(getattr(first, k))
@@ -260,6 +261,10 @@ def prepare(rows: Sequence[Row], catalogue: Catalogue | None = None) -> Prepared
         rates["link"][i] = link.bytes_per_s if link else np.inf
         rates["pcie"][i] = float(link is not None and link is not acc.scaleup)
         rates["tp"][i] = r.gpus
+        rates["ep"][i] = ep
+        family = acc.family or acc.id
+        rates["ratio"][i] = compute_ratio(family, acc.compute_dtype(r.dtype))
+        rates["attention_ratio"][i] = compute_ratio(family, acc.compute_dtype(r.kv_dtype))
         rates["osl"][i] = r.osl
         rates["concurrency"][i] = r.concurrency
         implied = max(1.0, math.floor(b * r.osl * r.tpot_ms / (r.ttft_ms + r.osl * r.tpot_ms)))
@@ -272,11 +277,12 @@ def prepare(rows: Sequence[Row], catalogue: Catalogue | None = None) -> Prepared
 FIELDS = ("bandwidth_fraction", "compute_fraction", "attention_compute_fraction", "prefill_compute_fraction",
           "prefill_attention_compute_fraction", "link_fraction", "latency_s", "layer_overhead_s",
           "sequence_overhead_s", "request_overhead_s", "burst_coefficient", "burst_exponent", "burst_output_exponent",
-          "expert_bandwidth_fraction", "expert_compute_fraction", "prefill_expert_compute_fraction")
+          "expert_bandwidth_fraction", "expert_compute_fraction", "prefill_expert_compute_fraction",
+          "expert_overhead_s")
 """Per-row efficiency parameters ``predict`` takes (the ``Efficiency`` fields ``roofline.step_rates`` reads)."""
 
 _PLAIN = ("layer_overhead_s", "sequence_overhead_s", "request_overhead_s", "burst_coefficient", "burst_exponent",
-          "burst_output_exponent", "expert_bandwidth_fraction", "expert_compute_fraction")
+          "burst_output_exponent", "expert_bandwidth_fraction", "expert_compute_fraction", "expert_overhead_s")
 
 
 def efficiency_arrays(effs: Sequence[Efficiency], prep: Prepared, catalogue: Catalogue | None = None
@@ -312,7 +318,8 @@ def predict(prep: Prepared, e: dict[str, np.ndarray], with_slot_wait: bool = Tru
                   bandwidth=r["bandwidth"] * e["bandwidth_fraction"], link_bandwidth=r["link"] * e["link_fraction"],
                   collective_latency_s=e["latency_s"], step_overhead_s=layers * e["layer_overhead_s"],
                   sequence_overhead_s=layers * e["sequence_overhead_s"],
-                  expert_bandwidth_fraction=e["expert_bandwidth_fraction"])
+                  expert_bandwidth_fraction=e["expert_bandwidth_fraction"], expert_parallel=r["ep"],
+                  expert_overhead_s=e["expert_overhead_s"])
     decode = step_time(**{k: d[k] for k in INPUTS}, expert_compute_fraction=e["expert_compute_fraction"],  # type: ignore[arg-type]
                        peak_flops=r["peak"] * e["compute_fraction"],
                        attention_peak_flops=r["attention_peak"] * e["attention_compute_fraction"], **common)
@@ -373,7 +380,8 @@ class Layout:
     # GEMM 0.86-0.93), so a fit cannot explain an engine's overheads away with impossible hardware
     FAMILY = (("bandwidth_fraction", 0.2, 0.92, 0.8), ("compute_fraction", 0.05, 0.93, 0.6))
     SHARED = (("latency_us", 0.0, 200.0, 10.0), ("sequence_overhead_us", 0.0, 20.0, 0.5),
-              ("expert_bandwidth_fraction", 0.1, 1.0, 0.6), ("expert_compute_fraction", 0.05, 1.0, 0.5))
+              ("expert_bandwidth_fraction", 0.1, 1.0, 0.6), ("expert_compute_fraction", 0.05, 1.0, 0.5),
+              ("expert_overhead_us", 0.0, 20.0, 1.0))
     ENGINE_STEP = (("layer_overhead_us", 0.0, 500.0, 20.0),)
     PREFILL = (("prefill_compute_fraction", 0.05, 0.93, 0.6),)
     PREFILL_SHARED = (("prefill_expert_compute_fraction", 0.05, 1.0, 0.5),)
@@ -425,7 +433,8 @@ class Fit:
                    ) -> Efficiency:
         """``base`` with this fit's parameters for ``accelerator``/``engine`` written over it; an accelerator the
         rows did not hold takes its family's fractions where the fit has them."""
-        fam = self.per_family.get(self.accelerators.get(accelerator) or family_of(accelerator, catalogue), {})
+        family = self.accelerators.get(accelerator) or family_of(accelerator, catalogue)
+        fam = self.per_family.get(family, {})
         eng = self.per_engine.get(engine, self.per_engine.get("any", {}))
         update: dict[str, Any] = {
             "scaleup_latency_s": self.shared["latency_us"] / US_PER_S,
@@ -434,10 +443,11 @@ class Fit:
             "expert_bandwidth_fraction": self.shared["expert_bandwidth_fraction"],
             "expert_compute_fraction": self.shared["expert_compute_fraction"],
             "prefill_expert_compute_fraction": self.shared["prefill_expert_compute_fraction"],
+            "expert_overhead_s": self.shared["expert_overhead_us"] / US_PER_S,
         }
         if fam:
             update["bandwidth_fraction"] = fam["bandwidth_fraction"]
-            update["compute_fraction"] = {d: fam["compute_fraction"] for d in base.compute_fraction}
+            update["compute_fraction"] = dtype_fractions(family, fam["compute_fraction"], base.compute_fraction)
             update["prefill_compute_fraction"] = fam["prefill_compute_fraction"]
         if eng:
             update["layer_overhead_s"] = eng["layer_overhead_us"] / US_PER_S
@@ -446,16 +456,26 @@ class Fit:
         return base.model_copy(update=update)
 
 
+def dtype_fractions(family: str, fraction_16bit: float, dtypes: Iterable[str]) -> dict[str, float]:
+    """A family's fitted 16-bit compute fraction as one per compute dtype, through the microbenchmark ratios
+    (``efficiency.compute_ratio``): 8- and 4-bit GEMMs reach less of their (higher) peaks."""
+    return {d: min(1.0, fraction_16bit * compute_ratio(family, d)) for d in dtypes}
+
+
 def _arrays_for(prep: Prepared, layout: Layout, family: np.ndarray, step: dict[str, np.ndarray],
                 ttft: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     n = len(prep.rows)
     ei = np.array([layout.engines.index(r.engine) for r in prep.rows])
+    # the family fractions are the 16-bit ones; each row's compute dtype (and its KV dtype's, for attention) scales
+    # them by its microbenchmark ratio
+    ratio, attention_ratio = prep.rates["ratio"], prep.rates["attention_ratio"]
     return {
         "bandwidth_fraction": step["bandwidth_fraction"][family],
-        "compute_fraction": step["compute_fraction"][family],
-        "attention_compute_fraction": step["compute_fraction"][family],
-        "prefill_compute_fraction": ttft["prefill_compute_fraction"][family],
-        "prefill_attention_compute_fraction": ttft["prefill_compute_fraction"][family],
+        "compute_fraction": np.minimum(step["compute_fraction"][family] * ratio, 1.0),
+        "attention_compute_fraction": np.minimum(step["compute_fraction"][family] * attention_ratio, 1.0),
+        "prefill_compute_fraction": np.minimum(ttft["prefill_compute_fraction"][family] * ratio, 1.0),
+        "prefill_attention_compute_fraction": np.minimum(ttft["prefill_compute_fraction"][family] * attention_ratio,
+                                                         1.0),
         # not fitted (the rows cannot separate it from the latency): the catalogue's measured NCCL figure
         "link_fraction": np.full(n, default_efficiency().link_fraction),
         "latency_s": np.full(n, step["latency_us"][0] / US_PER_S),
@@ -464,6 +484,7 @@ def _arrays_for(prep: Prepared, layout: Layout, family: np.ndarray, step: dict[s
         "expert_bandwidth_fraction": np.full(n, step["expert_bandwidth_fraction"][0]),
         "expert_compute_fraction": np.full(n, step["expert_compute_fraction"][0]),
         "prefill_expert_compute_fraction": np.full(n, ttft["prefill_expert_compute_fraction"][0]),
+        "expert_overhead_s": np.full(n, step["expert_overhead_us"][0] / US_PER_S),
         "request_overhead_s": ttft["request_overhead_ms"][ei] / MS_PER_S,
         "burst_coefficient": ttft["burst_coefficient"][ei],
         "burst_exponent": np.full(n, BURST_EXPONENT),
@@ -669,6 +690,20 @@ def _round(x: float) -> float:
     return 0.0 if abs(x) < 1e-9 else float(f"{x:.4g}")
 
 
+def _per_dtype(accelerator: str, family: str, fraction_16bit: float) -> dict[str, float]:
+    """Every weight dtype's compute fraction on ``accelerator``: the 16-bit one times the ratio of the dtype it
+    computes at (weight-only formats at the 16-bit rate: ratio 1)."""
+    acc = get_catalogue().accelerator(accelerator)
+    out = {}
+    for d in DTYPES:
+        try:
+            compute = acc.compute_dtype(d)
+        except PlannerError:  # no rate for it at all (fp32 on some accelerators): the 16-bit fraction
+            compute = "bf16"
+        out[d] = _round(min(1.0, fraction_16bit * compute_ratio(family, compute)))
+    return out
+
+
 def calibration_entries(the_fit: Fit, source: str) -> dict[str, Any]:
     """A fit as a catalogue ``efficiency`` section (``planner.efficiency.EfficiencyTable`` shape): one
     per-accelerator entry for each accelerator the rows held (its family's fractions), one entry per engine."""
@@ -678,6 +713,7 @@ def calibration_entries(the_fit: Fit, source: str) -> dict[str, Any]:
                "expert_bandwidth_fraction": _round(the_fit.shared["expert_bandwidth_fraction"]),
                "expert_compute_fraction": _round(the_fit.shared["expert_compute_fraction"]),
                "prefill_expert_compute_fraction": _round(the_fit.shared["prefill_expert_compute_fraction"]),
+               "expert_overhead_us": _round(the_fit.shared["expert_overhead_us"]),
                "source": f"{source}: shared step overheads fitted to {the_fit.rows} rows"}
     if len(the_fit.per_engine) == 1:  # one engine: its per-layer overhead is the best default there is
         default["layer_overhead_us"] = _round(next(iter(the_fit.per_engine.values()))["layer_overhead_us"])
@@ -686,7 +722,7 @@ def calibration_entries(the_fit: Fit, source: str) -> dict[str, Any]:
         v = the_fit.per_family[fam]
         siblings = sorted(a for a, f in the_fit.accelerators.items() if f == fam)
         per_acc[acc] = {"bandwidth_fraction": _round(v["bandwidth_fraction"]),
-                        "compute_fraction": {d: _round(v["compute_fraction"]) for d in DTYPES},
+                        "compute_fraction": _per_dtype(acc, fam, v["compute_fraction"]),
                         "prefill_compute_fraction": _round(v["prefill_compute_fraction"]),
                         "source": f"{source}: fitted to the {fam} rows ({', '.join(siblings)})"}
     engines = {e: {"layer_overhead_us": _round(v["layer_overhead_us"]),

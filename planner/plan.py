@@ -30,6 +30,7 @@ from planner.roofline import (
     crossover_batch,
     decode_intensity,
     decode_step,
+    expert_load,
     experts_touched,
     kv_bytes_per_token,
     prefill_step,
@@ -214,7 +215,7 @@ def _result(spec: PlanSpec, model: Model, acc: Accelerator, eff: Efficiency, pri
         "budget_utilization": budget_u,
     }
     ttft_caps = bool(m["ttft_caps"])
-    touched = float(experts_touched(model, at)) if model.moe else 0.0
+    touched = float(expert_load(model, at, ep)) if model.moe else 0.0  # the evaluator's expert load (busiest group)
     step_gb = (c["bytes0"] + c["bytes1"] * at + c["bytes_e"] * touched) / GB
     context = _Context(spec, model, acc, cat, option, values, rule, binding, ttft_caps, all_fit, step_gb)
     nxt = _next_wall(context, eff)

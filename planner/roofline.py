@@ -14,16 +14,19 @@ sequence, prompt P tokens, weight bytes per element b_w, KV bytes per element b_
   heads to split, as tensor-parallel engines do; the floor spreads it over all tp GPUs), plus two
   ring all-reduces per layer of tokens · hidden · 2 bytes each: 2(tp−1)/tp · message / link bandwidth + latency
 
-**Floors are strict** (``step_inputs(..., strict=True)``, ``StepTime.overlap``): a bound no engine can beat. Only the
-bytes that must move — a step gathers the embedding rows of its tokens (min(tokens, vocab) · hidden · b_w), not the
-whole input-embedding table (an untied model's table is otherwise never read; a tied one is the LM head and is read
-whole) — and only the FLOPs that must run — a prefill needs the logits of its last token only, so the LM head
+**Floors are strict** (``decode_inputs`` / ``prefill_inputs``, ``StepTime.overlap``): a bound no engine can beat.
+Only the bytes that must move — a step gathers the embedding rows of its tokens (min(tokens, vocab) · hidden · b_w),
+not the whole input-embedding table (an untied model's table is otherwise never read; a tied one is the LM head and
+is read whole) — and only the FLOPs that must run — a prefill needs the logits of its last token only, so the LM head
 (vocab · hidden) runs for one token, not P. Memory traffic, math and the collectives overlap perfectly:
 floor = max(bytes / peak bandwidth, FLOPs / peak FLOP/s, collective bytes / link bandwidth), no latency, no overhead.
 
-**Expected times** keep the serial costs they were fitted with (``planner.efficiency``): the step reads its weights
-as fitted (the whole always-read set), prefill runs the LM head on every prompt token, and
-step = max(memory, compute) + all-reduce time + overheads, at the measured fractions of the peaks.
+**Expected times** move and compute the same (strict) bytes and FLOPs at the measured fractions of the peaks
+(``planner.efficiency``): step = max(memory, compute) + all-reduce time + overheads. Two costs only expected times
+carry: each routed-expert GEMM a GPU runs costs a fixed ``expert_overhead_s`` on top of its bytes (a grouped GEMM
+pays per expert: tensor parallelism slices every touched expert over all tp GPUs, expert parallelism gives each GPU
+whole experts, tp / ep of them), and under expert parallelism (ep > 1) the step waits for the GPU whose experts the
+tokens touch most (``expert_load``: the expected maximum over ep groups, uniform routing, no fitted parameter).
 """
 
 from __future__ import annotations
@@ -57,6 +60,23 @@ def experts_touched(model: Model, tokens: np.ndarray | float) -> np.ndarray:
         return n * 0.0
     e, k = model.moe.experts, model.moe.experts_per_token
     return e * -np.expm1(n * np.log1p(-k / e)) if k < e else np.where(n > 0, float(e), 0.0)
+
+
+EXPECTED_MAX_OF_NORMALS = (0.0, 0.5642, 1.0294, 1.4236, 1.7660, 2.0697, 2.3409, 2.5860)
+"""E[max of n independent standard normals] for n = 1, 2, 4, ..., 128 (order statistics tables; n = 2: 1/√π)."""
+
+
+def expert_load(model: Model, tokens: np.ndarray | float, ep: np.ndarray | float = 1.0) -> np.ndarray:
+    """Routed experts per MoE layer a step over ``tokens`` tokens reads, counted at the busiest of ``ep``
+    expert-parallel groups (× ep, so that dividing by the GPUs gives the busiest GPU's share): with t = touched experts
+    and each group's count ~ binomial(E / ep, t / E), t + z_ep · √(ep · t · (1 − t / E)), z_ep the expected maximum of
+    ep standard normals (normal approximation). ep = 1 (tensor-parallel experts, every GPU a slice of each): t."""
+    t = experts_touched(model, tokens)
+    e = np.asarray(ep, dtype=float)
+    if not model.moe or not np.any(e > 1):
+        return t + 0.0 * e
+    z = np.interp(np.log2(np.maximum(e, 1.0)), np.arange(len(EXPECTED_MAX_OF_NORMALS)), EXPECTED_MAX_OF_NORMALS)
+    return t + z * np.sqrt(np.maximum(e * t * (1.0 - t / model.moe.experts), 0.0))
 
 
 def weight_bytes(model: Model, dtype: str = "bf16") -> float:
@@ -233,6 +253,9 @@ def step_time(
     expert_matmul_flops: np.ndarray | float = 0.0,
     expert_bandwidth_fraction: np.ndarray | float = 1.0,
     expert_compute_fraction: np.ndarray | float = 1.0,
+    expert_gemms: np.ndarray | float = 0.0,
+    expert_parallel: np.ndarray | float = 1.0,
+    expert_overhead_s: np.ndarray | float = 0.0,
     overlap: bool = False,
 ) -> StepTime:
     """The one step-time formula every face uses, on arrays that broadcast together.
@@ -243,7 +266,7 @@ def step_time(
     because grouped expert GEMMs reach a smaller fraction of those rates (``expert_*_fraction``; 1 for a floor).
     Per GPU:
     memory = (weight_bytes / tp + expert_weight_bytes / tp / expert_bandwidth_fraction + kv_bytes / kv_split)
-             / bandwidth;
+             / bandwidth + expert_gemms / expert_parallel · expert_overhead_s;
     compute = (matmul_flops + expert_matmul_flops / expert_compute_fraction) / tp / peak_flops
               + attention_flops / tp / attention_peak_flops;
     network = 2 · layers · [2(tp−1)/tp · tokens · hidden · 2 bytes / link_bandwidth + latency] (0 at tp = 1);
@@ -254,6 +277,7 @@ def step_time(
     bytes_per_gpu = (weight_bytes + expert_weight_bytes) / tp + kv_bytes / kv_split
     flops_per_gpu = (matmul_flops + expert_matmul_flops + attention_flops) / tp
     memory_s = ((weight_bytes + expert_weight_bytes / expert_bandwidth_fraction) / tp + kv_bytes / kv_split) / bandwidth
+    memory_s = memory_s + expert_gemms / expert_parallel * expert_overhead_s
     compute_s = ((matmul_flops + expert_matmul_flops / expert_compute_fraction) / peak_flops
                  + attention_flops / attention_peak_flops) / tp
     message = tokens * hidden_size * ACTIVATION_BYTES
@@ -285,6 +309,8 @@ class StepInputs:
     attention_flops: np.ndarray
     tokens: np.ndarray
     sequences: np.ndarray
+    expert_gemms: np.ndarray | float = 0.0
+    """Routed-expert GEMMs the step runs, summed over MoE layers (``expert_load``: the busiest group's, × ep)."""
 
 
 def _gathered_embedding_bytes(model: Model, tokens: np.ndarray, dtype: str) -> np.ndarray | float:
@@ -301,37 +327,46 @@ def lm_head_params(model: Model) -> float:
     return float(model.vocab_size * model.hidden_size)
 
 
+def _experts(model: Model, tokens: np.ndarray, dtype: str, ep: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """(routed-expert bytes at the busiest group's load × ep, expert GEMMs over all MoE layers) of ``tokens``."""
+    if not model.moe:
+        return 0.0 * tokens, 0.0 * tokens
+    load = expert_load(model, tokens, ep)
+    return model.moe_layers * load * model.expert_params * dtype_bytes(dtype), model.moe_layers * load
+
+
 def decode_inputs(model: Model, batch: np.ndarray | float, context: np.ndarray | float, dtype: str, kv_dtype: str,
-                  strict: bool = False) -> StepInputs:
+                  strict: bool = True, ep: np.ndarray | float = 1.0) -> StepInputs:
     """One decode step of ``batch`` sequences at ``context`` cached tokens: the weights its tokens touch (routed
-    experts apart), the batch's KV cache, the matmul FLOPs (routed experts apart) and attention FLOPs. ``strict``
-    (floors): only the embedding rows the batch gathers."""
+    experts apart, at the busiest of ``ep`` expert-parallel groups), the batch's KV cache, the matmul FLOPs (routed
+    experts apart) and attention FLOPs. ``strict`` (floors and expected times alike): of an untied input-embedding
+    table only the rows the batch gathers; ``strict=False`` keeps the whole table (the pre-issue-14 expected time)."""
     b = np.asarray(batch, dtype=float)
-    expert_b = routed_expert_bytes(model, b, dtype) if model.moe else 0.0 * b
-    weight_b = step_weight_bytes(model, b, dtype) - expert_b
+    expert_b, gemms = _experts(model, b, dtype, ep)
+    weight_b = step_weight_bytes(model, b, dtype) - (routed_expert_bytes(model, b, dtype) if model.moe else 0.0)
     if strict:
         weight_b = weight_b - _gathered_embedding_bytes(model, b, dtype)
     expert_f = routed_expert_flops(model, b) if model.moe else 0.0 * b
     return StepInputs(weight_b, expert_b, b * kv_bytes_per_sequence(model, context, kv_dtype),
                       decode_matmul_flops(model, b) - expert_f, expert_f, decode_attention_flops(model, b, context),
-                      b, b)
+                      b, b, gemms)
 
 
 def prefill_inputs(model: Model, prompt: np.ndarray | float, dtype: str, kv_dtype: str,
-                   strict: bool = False) -> StepInputs:
+                   strict: bool = True, ep: np.ndarray | float = 1.0) -> StepInputs:
     """The prefill of one prompt of ``prompt`` tokens: the weights its tokens touch, the KV cache it writes, the
-    matmul FLOPs (routed experts apart) and causal attention. ``strict`` (floors): only the embedding rows the
-    prompt gathers, and the LM head for the last token only (the first output token's logits)."""
+    matmul FLOPs (routed experts apart) and causal attention. ``strict``: only the embedding rows the prompt gathers,
+    and the LM head for the last token only (the first output token's logits)."""
     p = np.asarray(prompt, dtype=float)
-    expert_b = routed_expert_bytes(model, p, dtype) if model.moe else 0.0 * p
-    weight_b = step_weight_bytes(model, p, dtype) - expert_b
+    expert_b, gemms = _experts(model, p, dtype, ep)
+    weight_b = step_weight_bytes(model, p, dtype) - (routed_expert_bytes(model, p, dtype) if model.moe else 0.0)
     expert_f = routed_expert_flops(model, p) if model.moe else 0.0 * p
     matmul = decode_matmul_flops(model, p) - expert_f
     if strict:
         weight_b = weight_b - _gathered_embedding_bytes(model, p, dtype)
         matmul = matmul - 2.0 * lm_head_params(model) * (p - 1.0)
     return StepInputs(weight_b, expert_b, kv_bytes_per_sequence(model, p, kv_dtype), matmul, expert_f,
-                      prefill_attention_flops(model, p), p, np.ones_like(p))
+                      prefill_attention_flops(model, p), p, np.ones_like(p), gemms)
 
 
 @dataclass(frozen=True)
@@ -352,6 +387,8 @@ class StepRates:
     expert_bandwidth_fraction: np.ndarray | float
     expert_compute_fraction: np.ndarray | float
     overlap: bool
+    expert_parallel: np.ndarray | float = 1.0
+    expert_overhead_s: np.ndarray | float = 0.0
 
 
 def compute_fractions(acc: Accelerator, dtype: str, kv_dtype: str, eff: Efficiency,
@@ -385,9 +422,10 @@ def link_rates(acc: Accelerator, tp: np.ndarray, eff: Efficiency) -> tuple[np.nd
 
 
 def step_rates(model: Model, acc: Accelerator, dtype: str, kv_dtype: str, tp: np.ndarray | float,
-               eff: Efficiency | None = None, prefill: bool = False) -> StepRates:
-    """The rates of a step on ``tp`` GPUs: the catalogue peaks times ``eff``'s fractions, its latencies and
-    overheads (``eff`` None or ideal: a floor, with the KV cache spread over every GPU and perfect overlap)."""
+               eff: Efficiency | None = None, prefill: bool = False, ep: np.ndarray | float = 1.0) -> StepRates:
+    """The rates of a step on ``tp`` GPUs (``ep`` of them expert-parallel groups): the catalogue peaks times
+    ``eff``'s fractions, its latencies and overheads (``eff`` None or ideal: a floor, with the KV cache spread over
+    every GPU and perfect overlap)."""
     ideal = Efficiency.ideal()
     eff = eff or ideal
     floor = eff is ideal or eff == ideal
@@ -402,7 +440,7 @@ def step_rates(model: Model, acc: Accelerator, dtype: str, kv_dtype: str, tp: np
         sequence_overhead_s=model.layers * eff.sequence_overhead_s,
         expert_bandwidth_fraction=eff.expert_bandwidth_fraction,
         expert_compute_fraction=eff.prefill_expert_compute if prefill else eff.expert_compute_fraction,
-        overlap=floor)
+        overlap=floor, expert_parallel=np.asarray(ep, dtype=float), expert_overhead_s=eff.expert_overhead_s)
 
 
 def time_step(inputs: StepInputs, rates: StepRates) -> StepTime:
@@ -416,7 +454,8 @@ def time_step(inputs: StepInputs, rates: StepRates) -> StepTime:
                      link_bandwidth=r.link_bandwidth, collective_latency_s=r.collective_latency_s,
                      step_overhead_s=r.step_overhead_s, sequence_overhead_s=r.sequence_overhead_s,
                      expert_bandwidth_fraction=r.expert_bandwidth_fraction,
-                     expert_compute_fraction=r.expert_compute_fraction, overlap=r.overlap)
+                     expert_compute_fraction=r.expert_compute_fraction, expert_gemms=i.expert_gemms,
+                     expert_parallel=r.expert_parallel, expert_overhead_s=r.expert_overhead_s, overlap=r.overlap)
 
 
 def _tp(tp: np.ndarray | float) -> np.ndarray:
@@ -438,7 +477,7 @@ def decode_step(
     dtype, kv_dtype = check_dtype(dtype), check_dtype(kv_dtype, "kv_dtype")
     b, s, t = at_least_one("batch", batch), non_negative("context_tokens", context), _tp(tp)
     rates = step_rates(model, acc, dtype, kv_dtype, t, eff)
-    return time_step(decode_inputs(model, b, s, dtype, kv_dtype, strict=rates.overlap), rates)
+    return time_step(decode_inputs(model, b, s, dtype, kv_dtype), rates)
 
 
 def prefill_step(
@@ -455,7 +494,7 @@ def prefill_step(
     dtype, kv_dtype = check_dtype(dtype), check_dtype(kv_dtype, "kv_dtype")
     p, t = at_least_one("prompt_tokens", prompt), _tp(tp)
     rates = step_rates(model, acc, dtype, kv_dtype, t, eff, prefill=True)
-    return time_step(prefill_inputs(model, p, dtype, kv_dtype, strict=rates.overlap), rates)
+    return time_step(prefill_inputs(model, p, dtype, kv_dtype), rates)
 
 
 def decode_floor_ms(model: Model, acc: Accelerator, dtype: str = "bf16", batch: np.ndarray | float = 1.0,

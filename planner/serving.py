@@ -5,12 +5,15 @@ one prefill, so per decode step the replica also runs B / output_tokens prefills
 interference). With decode step t_d and one prefill t_p (seconds):
 
 - time per output token a user sees:  TPOT = t_d + (B / output_tokens) · t_p
-- time to first token:                TTFT = o_r + t_p · (1 + a · (B − 1)^β · (1024 / output_tokens)^δ)
+- time to first token:                TTFT = o_r + t_d + t_p · (1 + a · (B − 1)^β · (1024 / output_tokens)^δ)
 
-o_r is a fixed per-request overhead (tokenizing, scheduling, the first sampling); the burst term a · (B − 1)^β · (…)^δ
-is the wait behind the other B − 1 prompts in flight — in closed-loop benchmarks requests arrive in waves, and how
-long they queue grows with the number in flight and with how often they turn over (short outputs). a, β, δ are fitted
-per serving engine to measured TTFTs (``planner.fidelity``). Unloaded (B = 1) TTFT is o_r + one prefill.
+o_r is a fixed per-request overhead (tokenizing, scheduling, the first sampling); t_d is the decode step of the B
+sequences in flight the prompt's iteration also runs (in-flight batching puts the prompt into an iteration with the
+running decodes, or it waits for the current decode step to end; either way its first token comes one decode step
+later than its prefill alone); the burst term a · (B − 1)^β · (…)^δ is the wait behind the other B − 1 prompts in
+flight — in closed-loop benchmarks requests arrive in waves, and how long they queue grows with the number in flight
+and with how often they turn over (short outputs). a, β, δ are fitted per serving engine to measured TTFTs
+(``planner.fidelity``). Unloaded (B = 1) TTFT is o_r + one decode step + one prefill.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ def aggregated_times(
     others = np.maximum(b - 1.0, 0.0)
     burst = np.where(others > 0, burst_coefficient * np.power(others, burst_exponent)
                      * (BURST_REFERENCE_OUTPUT_TOKENS / osl) ** burst_output_exponent, 0.0)
-    ttft = request_overhead_s + t_p * (1.0 + burst)
+    ttft = request_overhead_s + t_d + t_p * (1.0 + burst)
     return ServingTimes(tpot, ttft)
 
 
