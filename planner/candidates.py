@@ -40,10 +40,12 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("usd_month", "USD/month"),
     ("usd_per_million_tokens", "USD per million tokens"),
     ("binding_wall", "binding wall"),
+    ("calibration_rows", "calibrated on (measured rows)"),
 )
 """The columns of a plan table (key, header), in the order tables show them. For a disaggregated plan,
 ``accelerator``/``tp``/``replicas``/``batch`` are the decode pool's; ``prefill_*`` the prefill pool's; output
-tokens are counted per output token (not prompt tokens)."""
+tokens are counted per output token (not prompt tokens). ``calibration_rows``: the measured rows the accelerator's
+efficiencies were fitted to (0: defaults, no measurements; a disaggregated plan: the fewer of its two pools')."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,12 @@ class Candidate:
     prefill_tp: int | None = None
     prefill_replicas: int | None = None
     split: dict[str, float | None] | None = None
+    calibration_rows: int = 0
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether the expected times rest on efficiencies fitted to measurements of this accelerator (or family)."""
+        return self.calibration_rows > 0
 
     @property
     def feasible(self) -> bool:
@@ -181,7 +189,8 @@ class SearchResult:
             else None,
             prefill_tp=opt_int("prefill_tp"), prefill_replicas=opt_int("prefill_replicas"),
             split={part: None if math.isnan(f(f"split_{part}")) else f(f"split_{part}") for part in W.SPLIT_PARTS}
-            if f"split_{W.SPLIT_PARTS[0]}" in cols else None)
+            if f"split_{W.SPLIT_PARTS[0]}" in cols else None,
+            calibration_rows=int(f("calibration_rows")) if "calibration_rows" in cols else 0)
 
     def _rank(self) -> np.ndarray:
         if self._order is None:

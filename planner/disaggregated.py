@@ -44,7 +44,7 @@ def disaggregated(pool: Rows, parts: list[dict[str, np.ndarray]], front: list[di
              "bytes": pre.bytes_per_gpu, "flops": pre.flops_per_gpu, "peak_bw": pool["peak_bandwidth"],
              "peak_flops": pool["peak_flops"], "price": pool["price"], "nic": pool["nic"],
              "link_fraction": pool["link_fraction"], "latency": pool["collective_latency"],
-             "overhead": pool["request_overhead_s"]}
+             "overhead": pool["request_overhead_s"], "calibration_rows": pool["calibration_rows"]}
     p_opts = {k: np.broadcast_to(v, (len(pool), 1))[fits_p, 0] for k, v in p_all.items()}
     # decode: the bare step within the TPOT SLO, the batch capped by memory
     ok_d = pool["b_op"][:, 0] >= 1
@@ -52,7 +52,8 @@ def disaggregated(pool: Rows, parts: list[dict[str, np.ndarray]], front: list[di
     b = sub["b_op"]
     step = decode(sub, b)
     d_all = {"acc": sub["acc"], "dtype_i": sub["dtype_i"], "kv_i": sub["kv_i"], "tp": sub["tp"], "ep": sub["ep"],
-             "batch": b, "b_mem": sub["b_mem"], "b_slo": sub["b_slo"], "t_s": step.total_s, "mem_s": step.memory_s,
+             "batch": b, "b_mem": sub["b_mem"], "b_slo": sub["b_slo"], "b_cap": sub["b_cap"],
+             "calibration_rows": sub["calibration_rows"], "t_s": step.total_s, "mem_s": step.memory_s,
              "comp_s": step.compute_s, "net_s": step.network_s, "bytes": step.bytes_per_gpu,
              "flops": step.flops_per_gpu, "peak_bw": sub["peak_bandwidth"], "peak_flops": sub["peak_flops"],
              "t1_ms": sub["d1_total_s"] * MS_PER_S, "price": sub["price"], "nic": sub["nic"]}
@@ -105,17 +106,21 @@ def _pair_pools(spec: PlanSpec, kv_prompt: float, p: dict[str, np.ndarray], d: d
     shape = meets.shape
     rule = W.binding_rule(fits=np.ones(shape, dtype=bool), ttft1_misses=np.broadcast_to(slack <= 0, shape),
                           tpot1_misses=np.broadcast_to(dc["t1_ms"] > spec.tpot_slo_ms, shape),
-                          over_budget=budget_u > 1.0, kv_caps=np.broadcast_to(dc["b_slo"] > dc["b_mem"], shape))
+                          over_budget=budget_u > 1.0,
+                          kv_caps=np.broadcast_to((dc["b_slo"] > dc["b_mem"]) & (dc["b_mem"] <= dc["b_cap"]), shape),
+                          engine_caps=np.broadcast_to((dc["b_cap"] < dc["b_slo"]) & (dc["b_cap"] < dc["b_mem"]),
+                                                      shape))
     decode_parts = (dc["mem_s"], dc["comp_s"], dc["net_s"])
     wall = W.binding_wall(rule, (pc["mem_s"], pc["comp_s"], pc["net_s"] + transfer), decode_parts, decode_parts)
-    u_bw, u_comp, u_net = (np.where(wall == w, 1.0, u) for w, u in ((W.BW, u_bw), (W.COMP, u_comp),
-                                                                     (W.NET, u_net)))
+    u_bw, u_comp, u_net = (np.where((wall == w) & (rule != 7), 1.0, u) for w, u in ((W.BW, u_bw), (W.COMP, u_comp),
+                                                                                      (W.NET, u_net)))
     count = int(meets.size)
     if not meets.any():
         return count
     cols = {
         "acc": dc["acc"], "dtype_i": dc["dtype_i"], "kv_i": dc["kv_i"], "tp": dc["tp"], "pp": 1.0, "ep": dc["ep"],
         "microbatch": dc["batch"], "batch": dc["batch"], "max_batch_memory": dc["b_mem"],
+        "max_batch_engine": dc["b_cap"],
         "batch_slo": dc["b_slo"], "replicas": n_d, "gpus": gpus, "tpot_ms": tpot_ms, "ttft_ms": ttft_ms,
         "tokens_per_s_per_gpu": out_tokens / gpu_s, "tokens_per_s_per_user": MS_PER_S / tpot_ms,
         "usd_month": usd_month, "usd_per_million_tokens": usd_month / tokens_per_month * 1e6,
@@ -125,6 +130,7 @@ def _pair_pools(spec: PlanSpec, kv_prompt: float, p: dict[str, np.ndarray], d: d
         "meets_slos": meets, "fits_memory": 1.0, "decode_step_ms": tpot_ms, "prefill_ms": t_p * MS_PER_S,
         "kv_transfer_ms": transfer * MS_PER_S, "prefill_acc": pc["acc"], "prefill_tp": pc["tp"],
         "prefill_replicas": n_p, "tpot1_ms": dc["t1_ms"], "ttft1_ms": unloaded * MS_PER_S, "mode": 1.0,
+        "calibration_rows": np.minimum(pc["calibration_rows"], dc["calibration_rows"]),
     }
     flat = {k: np.broadcast_to(np.asarray(v, dtype=float), shape)[meets] for k, v in cols.items()}
     parts.append(flat)

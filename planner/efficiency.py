@@ -69,6 +69,8 @@ class Efficiency(BaseModel):
     prefill_expert_compute_fraction: Fraction | None = None
     expert_overhead_s: NonNegative = 0.0
     replicate_kv: bool = False
+    calibration_rows: Annotated[int, Field(ge=0)] = 0
+    """Measured rows of this accelerator (or its silicon family) its fractions were fitted to; 0: defaults."""
     source: str = ""
 
     @classmethod
@@ -122,6 +124,8 @@ class EfficiencyEntry(BaseModel):
     expert_compute_fraction: Fraction | None = None
     prefill_expert_compute_fraction: Fraction | None = None
     expert_overhead_us: NonNegative | None = None
+    rows: Annotated[int, Field(ge=1)] | None = None
+    """Measured rows the fractions were fitted to (an accelerator's entry): its calibration provenance."""
     source: str = ""
 
     def apply(self, values: dict[str, Any]) -> None:
@@ -145,6 +149,8 @@ class EfficiencyEntry(BaseModel):
             values["request_overhead_s"] = self.request_overhead_ms / MS_PER_S
         if self.expert_overhead_us is not None:
             values["expert_overhead_s"] = self.expert_overhead_us / US_PER_S
+        if self.rows is not None:
+            values["calibration_rows"] = self.rows
 
 
 class EfficiencyTable(BaseModel):
@@ -184,6 +190,28 @@ class ComputeRatios(BaseModel):
         return self.families.get(family, self.default).get(compute_dtype, self.default.get(compute_dtype, 1.0))
 
 
+class EngineBatchCap(BaseModel):
+    """A serving engine's default cap on the sequences it runs at once per replica (vLLM ``--max-num-seqs``,
+    TensorRT-LLM ``max_batch_size``): ``max_sequences``, or ``small_gpu_max_sequences`` on GPUs with less than
+    ``small_gpu_below_gib`` GiB or whose id contains one of ``small_gpu_ids`` (vLLM picks its default this way)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    max_sequences: Annotated[int, Field(ge=1)]
+    small_gpu_max_sequences: Annotated[int, Field(ge=1)] | None = None
+    small_gpu_below_gib: Annotated[float, Field(gt=0)] | None = None
+    small_gpu_ids: tuple[str, ...] = ()
+    source: str
+
+    def for_gpu(self, accelerator_id: str, memory_bytes: float) -> int:
+        """The cap on a GPU with ``memory_bytes`` of memory (GiB = 2**30 bytes, as the engine measures it)."""
+        if self.small_gpu_max_sequences is None:
+            return self.max_sequences
+        small = any(part in accelerator_id for part in self.small_gpu_ids)
+        if self.small_gpu_below_gib is not None and memory_bytes < self.small_gpu_below_gib * 2**30:
+            small = True
+        return self.small_gpu_max_sequences if small else self.max_sequences
+
+
 class ServingAssumptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     memory_reserve_fraction: Annotated[float, Field(ge=0, lt=1)]
@@ -191,6 +219,7 @@ class ServingAssumptions(BaseModel):
     efficiency: EfficiencyTable
     scaleout_default: ScaleOutDefault | None = None
     compute_ratios: ComputeRatios | None = None
+    engine_batch_caps: dict[str, EngineBatchCap] = {}
 
 
 @lru_cache(maxsize=1)
@@ -213,6 +242,14 @@ def compute_ratio(family: str, compute_dtype: str) -> float:
     """Large-GEMM fraction of ``compute_dtype``'s peak relative to 16-bit in silicon ``family`` (serving.yaml)."""
     ratios = serving_assumptions().compute_ratios
     return ratios.ratio(family, compute_dtype) if ratios else 1.0
+
+
+def engine_max_sequences(engine: str, accelerator_id: str, memory_bytes: float) -> float:
+    """The sequences ``engine`` runs at once per replica by default on this GPU (``serving.yaml``'s
+    ``engine_batch_caps``); infinity for an engine without a fixed default cap (SGLang sizes it from the KV pool;
+    ``any``)."""
+    cap = serving_assumptions().engine_batch_caps.get(engine)
+    return float(cap.for_gpu(accelerator_id, memory_bytes)) if cap else float("inf")
 
 
 def memory_reserve_fraction() -> float:

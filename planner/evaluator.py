@@ -30,7 +30,8 @@ the experts' all-reduce is replaced by an all-to-all dispatch and combine, each 
 
 **Serving** (``planner.serving``): TPOT = step + (b / output_tokens) · prefill, TTFT = request overhead + step +
 prefill · (1 + burst(b)). The SLO batch is the largest b up to ``BATCH_SEARCH_LIMIT`` at which both meet their SLOs
-(bisection: both grow with b), the operating batch min(SLO batch, largest batch that fits); replicas =
+(bisection: both grow with b), the operating batch min(SLO batch, largest batch that fits, the engine's batch cap
+÷ pp: ``batch_cap``); replicas =
 ceil(qps / (pp / busy) − 1e-9) with busy = prefill + output_tokens · step / b per request; cost = replicas · tp · pp
 · $/GPU-hour · 730. The walls (utilizations and the binding rule) are ``planner.walls``'.
 """
@@ -45,7 +46,7 @@ import numpy as np
 
 from planner import walls as W
 from planner.catalogue import Accelerator, Model, dtype_bytes
-from planner.efficiency import Efficiency, serving_assumptions
+from planner.efficiency import Efficiency, engine_max_sequences, serving_assumptions
 from planner.errors import PlannerError
 from planner.roofline import (
     ALLREDUCES_PER_LAYER,
@@ -85,6 +86,14 @@ class Option:
     price: float
     eff: Efficiency
     layouts: np.ndarray
+
+
+def batch_cap(spec: PlanSpec, acc: Accelerator) -> float:
+    """Sequences a replica runs at once: the spec's ``max_batch``, else the engine's default on this GPU
+    (``efficiency.engine_max_sequences``; infinity where the engine has none)."""
+    if spec.max_batch is not None:
+        return float(spec.max_batch)
+    return engine_max_sequences(spec.engine, acc.id, acc.memory_bytes)
 
 
 def scaleout_bytes_per_s(acc: Accelerator) -> float:
@@ -230,10 +239,12 @@ def build(model: Model, spec: PlanSpec, options: Sequence[Option],
                 "memory_bytes": acc.memory_bytes, "usable": usable_bytes(acc), "reserve": reserve_bytes(acc),
                 "weights_gpu": weights_gpu, "kv_seq_gpu": kv_seq_gpu,
                 "b_mem": np.maximum(np.floor((usable_bytes(acc) - weights_gpu) / kv_seq_gpu), 0.0),
+                "b_cap": np.maximum(np.floor(batch_cap(spec, acc) / pp), 1.0),
                 "kv_prompt_gpu": kv_bytes_per_sequence_per_gpu(model, prompt, kv, tp),
                 "peak_bandwidth": acc.bandwidth_bytes_per_s, "peak_flops": acc.peak_flops(dtype),
                 "nic": scaleout_bytes_per_s(acc), "link_fraction": eff.link_fraction,
                 "collective_latency": eff.scaleup_latency_s,
+                "calibration_rows": float(eff.calibration_rows),
                 **coeffs,
                 **{"pre_" + f: getattr(pre, f) for f in PREFILL_PARTS},
                 **{k: getattr(eff, k) for k in SERVING},
@@ -334,8 +345,8 @@ def slo_batches(r: Rows, decode_only: np.ndarray | None = None) -> np.ndarray:
 
 def operate(r: Rows, decode_only: np.ndarray | None = None) -> None:
     """Add to the rows: the batch-1 step, times and token parts, the SLO batch ``b_slo``, the operating batch
-    ``b_op`` = min(largest batch that fits, SLO batch), and ``ttft_caps``: whether the TTFT SLO is the one the next
-    larger batch breaks first (relative to its SLO) — which SLO caps the batch."""
+    ``b_op`` = min(largest batch that fits, SLO batch, engine cap), and ``ttft_caps``: whether the TTFT SLO is the
+    one the next larger batch breaks first (relative to its SLO) — which SLO caps the batch."""
     spec = r.spec
     ones = np.ones((len(r), 1))
     step1, total1, tpot1, ttft1 = user_ms(r, ones)
@@ -345,7 +356,7 @@ def operate(r: Rows, decode_only: np.ndarray | None = None) -> None:
                **{f"t1_{k}": getattr(step1, k) + share * getattr(pre, k) for k in ("memory_s", "compute_s",
                                                                                  "network_s")})
     r.c["b_slo"] = slo_batches(r, decode_only)
-    r.c["b_op"] = np.minimum(r.c["b_mem"], r.c["b_slo"])
+    r.c["b_op"] = np.minimum(np.minimum(r.c["b_mem"], r.c["b_slo"]), r.c["b_cap"])
     nxt = np.minimum(np.maximum(r.c["b_slo"], 1.0) + 1.0, BATCH_SEARCH_LIMIT)
     tpot_next, ttft_next = _user_times_ms(r, decode_total_s(r, nxt), nxt)
     r.c["ttft_caps"] = (ttft_next / spec.ttft_slo_ms >= tpot_next / spec.tpot_slo_ms).astype(float)
@@ -370,7 +381,7 @@ def metrics(r: Rows, b: np.ndarray, b_used: np.ndarray | None = None) -> dict[st
     overhead = c["o0"] + c["o1"] * b
     total = np.maximum(memory, compute) + network + overhead
     tpot, ttft = _user_times_ms(r, total, b)
-    tp, pp, b_mem, b_slo = c["tp"], c["pp"], c["b_mem"], c["b_slo"]
+    tp, pp, b_mem, b_slo, b_cap = c["tp"], c["pp"], c["b_mem"], c["b_slo"], c["b_cap"]
     runs = b_used >= 1
     steps = spec.output_tokens / b
     pre_total = c["pre_total_s"]
@@ -398,22 +409,26 @@ def metrics(r: Rows, b: np.ndarray, b_used: np.ndarray | None = None) -> dict[st
     # the binding rule
     rule = W.binding_rule(fits=fits, ttft1_misses=c["ttft1_ms"] > spec.ttft_slo_ms,
                           tpot1_misses=c["tpot1_ms"] > spec.tpot_slo_ms, over_budget=np.asarray(budget_u > 1.0),
-                          kv_caps=(b_used >= b_mem) & (b_mem < b_slo))
+                          kv_caps=(b_used >= b_mem) & (b_mem < b_slo) & (b_mem <= b_cap),
+                          engine_caps=(b_used >= b_cap) & (b_cap < b_slo) & (b_cap < b_mem))
     share = b / spec.output_tokens
     prefill_parts = (c["pre_memory_s"], c["pre_compute_s"], pre_net)
     ttft_caps = c["ttft_caps"] > 0
     capped = tuple(np.where(ttft_caps, p, x + share * p)
                    for p, x in zip(prefill_parts, (memory, compute, network), strict=True))
-    wall = W.binding_wall(rule, prefill_parts, (c["t1_memory_s"], c["t1_compute_s"], c["t1_network_s"]), capped)
-    # the binding wall reads at its limit (planner.walls)
+    token = tuple(x + share * p for p, x in zip(prefill_parts, (memory, compute, network), strict=True))
+    wall = W.binding_wall(rule, prefill_parts, (c["t1_memory_s"], c["t1_compute_s"], c["t1_network_s"]), capped,
+                          token)
+    # the binding wall reads at its limit (planner.walls); under the engine's cap (rule 7) it reads as measured
     miss = np.fmax(np.select([rule == 2, rule == 3], [c["ttft1_ms"] / spec.ttft_slo_ms,
                                                       c["tpot1_ms"] / spec.tpot_slo_ms], 1.0), 1.0)
-    u_bw, u_comp, u_net = (np.where(wall == w, miss, u) for w, u in
+    u_bw, u_comp, u_net = (np.where((wall == w) & (rule != 7), miss, u) for w, u in
                            ((W.BW, u_bw), (W.COMP, u_comp), (W.NET, u_net)))
-    meets = (tpot <= spec.tpot_slo_ms) & (ttft <= spec.ttft_slo_ms) & runs & (b_used <= b_mem)
+    meets = (tpot <= spec.tpot_slo_ms) & (ttft <= spec.ttft_slo_ms) & runs & (b_used <= b_mem) & (b_used <= b_cap)
     return {
         "acc": c["acc"], "dtype_i": c["dtype_i"], "kv_i": c["kv_i"], "tp": tp, "pp": pp, "ep": c["ep"],
         "microbatch": b_used, "batch": b_used * pp, "max_batch_memory": b_mem * pp, "batch_slo": b_slo * pp,
+        "max_batch_engine": b_cap * pp,
         "replicas": replicas, "gpus": gpus, "tpot_ms": tpot, "ttft_ms": ttft,
         "tokens_per_s_per_gpu": replica_rps * (spec.output_tokens / (tp * pp)) * np.where(runs, 1.0, np.nan),
         "tokens_per_s_per_user": MS_PER_S / tpot, "usd_month": usd_month,
@@ -422,7 +437,7 @@ def metrics(r: Rows, b: np.ndarray, b_used: np.ndarray | None = None) -> dict[st
         **{f"split_{k}": v for k, v in split.items()}, "wall": wall, "rule": rule, "ttft_caps": ttft_caps,
         "meets_slos": meets, "fits_memory": fits, "decode_step_ms": total * MS_PER_S,
         "prefill_ms": pre_total * MS_PER_S, **{k: np.nan for k in NA_COLUMNS}, "tpot1_ms": c["tpot1_ms"],
-        "ttft1_ms": c["ttft1_ms"], "mode": 0.0,
+        "ttft1_ms": c["ttft1_ms"], "mode": 0.0, "calibration_rows": c["calibration_rows"],
     }
 
 
@@ -446,22 +461,23 @@ def kv_prompt_bytes(model: Model, spec: PlanSpec, kv_dtype: str) -> float:
 
 def concurrency_times(r: Rows, concurrency: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(TPOT ms, TTFT ms) a user sees with ``concurrency`` requests in flight per replica (pp = 1): the batch is
-    min(concurrency, largest batch that fits); requests beyond it wait for a free slot, each slot turning over
-    every output_tokens · TPOT: TTFT += (concurrency − batch) / batch · output_tokens · TPOT."""
+    min(concurrency, largest batch that fits, the engine's cap); requests beyond it wait for a free slot, each slot
+    turning over every output_tokens · TPOT: TTFT += (concurrency − batch) / batch · output_tokens · TPOT."""
     n = np.asarray(concurrency, dtype=float)
-    b = np.maximum(np.minimum(n, r["b_mem"]), 1.0)
+    b = np.maximum(np.minimum(np.minimum(n, r["b_mem"]), r["b_cap"]), 1.0)
     _, _, tpot, ttft = user_ms(r, b)
     return tpot, ttft + slot_wait(n, b, r.spec.output_tokens, tpot)
 
 
 def max_throughput(r: Rows) -> np.ndarray:
-    """Best output tokens/s of each row's replica over every batch that fits (up to ``BATCH_SEARCH_LIMIT``):
+    """Best output tokens/s of each row's replica over every batch that fits and the engine runs (up to
+    ``BATCH_SEARCH_LIMIT``):
     max over b of pp · output_tokens / (prefill + output_tokens · step(b) / b); 0 where nothing fits."""
     out = np.zeros((len(r), 1))
     osl = r.spec.output_tokens
     for i in range(len(r)):
         row = r.take(np.array([i]))
-        top = int(min(row["b_mem"][0, 0], BATCH_SEARCH_LIMIT))
+        top = int(min(row["b_mem"][0, 0], row["b_cap"][0, 0], BATCH_SEARCH_LIMIT))
         if top < 1:
             continue
         b = np.arange(1, top + 1, dtype=float)[None, :]

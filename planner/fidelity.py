@@ -32,7 +32,7 @@ import numpy as np
 
 from planner import files
 from planner.catalogue import Catalogue, check_dtype, get_catalogue
-from planner.efficiency import Efficiency, check_engine, compute_ratio, default_efficiency
+from planner.efficiency import Efficiency, check_engine, compute_ratio, default_efficiency, engine_max_sequences
 from planner.errors import PlannerError, short
 from planner.roofline import (
     StepInputs,
@@ -242,7 +242,7 @@ def prepare(rows: Sequence[Row], catalogue: Catalogue | None = None) -> Prepared
     for i, r in enumerate(rows):
         model, acc = cat.model(r.model), cat.accelerator(r.accelerator)
         fit = int(max_batch(model, acc, r.isl + r.osl, r.dtype, r.gpus, r.kv_dtype).item())
-        b = float(min(r.concurrency, fit))
+        b = float(min(r.concurrency, fit, engine_max_sequences(r.engine, acc.id, acc.memory_bytes)))
         context = r.isl + r.osl / 2
         batch[i] = b
         ep = float(r.expert_parallel) if model.moe else 1.0
@@ -428,6 +428,8 @@ class Fit:
     """The accelerators the rows held, and the family of each."""
     warnings: list[str] = field(default_factory=list)
     """What the fit cannot vouch for: too few rows for a group's parameters, a value at a bound."""
+    family_rows: dict[str, int] = field(default_factory=dict)
+    """Rows per silicon family (each family's fractions were fitted to that many)."""
 
     def efficiency(self, accelerator: str, engine: str, base: Efficiency, catalogue: Catalogue | None = None
                    ) -> Efficiency:
@@ -541,7 +543,8 @@ def fit(prep: Prepared, catalogue: Catalogue | None = None) -> Fit:
                       "burst_exponent": BURST_EXPONENT, "burst_output_exponent": BURST_OUTPUT_EXPONENT}
                   for j, e in enumerate(layout.engines)}
     warnings = _fit_warnings(prep, layout, family, (x1, step_blocks, s_lo, s_hi), (x2, ttft_blocks, t_lo, t_hi))
-    return Fit(per_family, shared, per_engine, len(prep.rows), accelerators, warnings)
+    family_rows = {f: int(np.sum(family == i)) for i, f in enumerate(layout.families)}
+    return Fit(per_family, shared, per_engine, len(prep.rows), accelerators, warnings, family_rows)
 
 
 FAMILY_NAMES = {b[0] for b in (*Layout.FAMILY, *Layout.PREFILL)}
@@ -724,6 +727,7 @@ def calibration_entries(the_fit: Fit, source: str) -> dict[str, Any]:
         per_acc[acc] = {"bandwidth_fraction": _round(v["bandwidth_fraction"]),
                         "compute_fraction": _per_dtype(acc, fam, v["compute_fraction"]),
                         "prefill_compute_fraction": _round(v["prefill_compute_fraction"]),
+                        "rows": the_fit.family_rows.get(fam, the_fit.rows),
                         "source": f"{source}: fitted to the {fam} rows ({', '.join(siblings)})"}
     engines = {e: {"layer_overhead_us": _round(v["layer_overhead_us"]),
                    "request_overhead_ms": _round(v["request_overhead_ms"]),

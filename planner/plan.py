@@ -194,6 +194,7 @@ def _result(spec: PlanSpec, model: Model, acc: Accelerator, eff: Efficiency, pri
         "weights_gb_per_gpu": c["weights_gpu"] / GB,
         "kv_gb_per_sequence_per_gpu": c["kv_seq_gpu"] / GB,
         "max_batch_memory": b_mem * pp,
+        "max_batch_engine": int(c["b_cap"] * pp) if math.isfinite(c["b_cap"]) else None,
         "batch_slo": b_slo * pp if fits else None,
         "batch": batch,
         "ttft_ms": _f(m["ttft_ms"]) if runs else None,
@@ -210,6 +211,7 @@ def _result(spec: PlanSpec, model: Model, acc: Accelerator, eff: Efficiency, pri
         "output_tokens_per_s_per_user": MS_PER_S / float(m["tpot_ms"]) if runs else None,
         # cost
         "usd_per_gpu_hour": price,
+        "calibration_rows": eff.calibration_rows,
         "usd_month": usd_month,
         "usd_per_million_output_tokens": usd_month / tokens_per_month * 1e6 if usd_month is not None else None,
         "budget_utilization": budget_u,
@@ -283,11 +285,18 @@ def relaxed_accelerator(acc: Accelerator, wall: str) -> Accelerator:
     return acc
 
 
+UNCAPPED_BATCH = 10_000_000
+"""``max_batch`` that lifts the engine's batch cap (the largest a spec accepts)."""
+
+
 def _next_wall(ctx: _Context, eff: Efficiency) -> str:
-    """The wall that binds once the binding one is relaxed by its ``RELAXATIONS`` step, at the same layout."""
+    """The wall that binds once the binding one is relaxed by its ``RELAXATIONS`` step (rule 7: the engine's batch
+    cap lifted), at the same layout."""
     spec, option = ctx.spec, ctx.option
     if ctx.binding == W.BUDGET:
         spec = spec.model_copy(update={"budget_usd_month": None})
+    elif ctx.rule == 7:  # the engine's cap binds: lift it
+        spec = spec.model_copy(update={"max_batch": UNCAPPED_BATCH})
     else:
         option = E.Option(relaxed_accelerator(option.acc, ctx.binding), option.dtype, option.kv_dtype, option.price,
                           eff, option.layouts)
@@ -325,6 +334,11 @@ def _reason(ctx: _Context) -> str:
         return (f"the KV cache caps the batch at {v['max_batch_memory']:,} sequences of "
                 f"{spec.input_tokens + spec.output_tokens:,} tokens per replica ({ctx.layout}); the SLOs would allow "
                 f"{v['batch_slo']:,}")
+    if ctx.rule == 7:
+        setting = "max_batch in the spec" if spec.max_batch is not None else f"the {spec.engine} default"
+        return (f"the engine's batch cap ({setting}: {v['max_batch_engine']:,} sequences per replica) stops the batch "
+                f"at {v['batch']:,} ({ctx.layout}); {v['max_batch_memory']:,} would fit and the SLOs would allow "
+                f"{v['batch_slo']:,}; {ctx.binding} takes the largest share of a token's time")
     what = "the prefill" if ctx.ttft_caps else "a token's time"
     return (f"the {ctx.slo} SLO caps the batch at {v['batch']:,} sequences per replica ({ctx.layout}; "
             f"{v['max_batch_memory']:,} would fit); {ctx.binding} takes the largest share of {what}")
@@ -409,6 +423,10 @@ def _advice(ctx: _Context) -> list[str]:
     if ctx.rule == 6:
         tips.append(f"the {ctx.slo} SLO ({spec.ttft_slo_ms if ctx.ttft_caps else spec.tpot_slo_ms:g} ms) caps the "
                     f"batch at {v['batch']:,}: a looser {ctx.slo} SLO lets the batch grow and amortize the step")
+    elif ctx.rule == 7:
+        room = min(v["max_batch_memory"], v["batch_slo"])
+        tips.append(f"raise the engine's batch cap (max_batch in the spec; vLLM --max-num-seqs, TensorRT-LLM "
+                    f"--max_batch_size) towards {room:,}: the memory and the SLOs allow that batch")
     elif ctx.rule in (2, 3):
         more = _larger_layout(ctx)
         if more and more.startswith("tp"):

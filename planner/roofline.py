@@ -369,6 +369,20 @@ def prefill_inputs(model: Model, prompt: np.ndarray | float, dtype: str, kv_dtyp
                       prefill_attention_flops(model, p), p, np.ones_like(p), gemms)
 
 
+def batched_prefill_inputs(model: Model, prompt: np.ndarray | float, prompts: np.ndarray | float, dtype: str,
+                           kv_dtype: str, ep: np.ndarray | float = 1.0) -> StepInputs:
+    """One engine iteration that prefills ``prompts`` prompts of ``prompt`` tokens together (a chunk of an offline
+    batch: vLLM ``max_num_batched_tokens``): the weights (and the routed experts all prompts' tokens touch) are read
+    once, while the KV cache written, the FLOPs (each prompt's attention causal within itself, its LM head for its
+    last token), the tokens and the sequences are ``prompts`` times one prompt's (``prefill_inputs``)."""
+    k = np.asarray(prompts, dtype=float)
+    one = prefill_inputs(model, prompt, dtype, kv_dtype, ep=ep)
+    read = prefill_inputs(model, np.asarray(prompt, dtype=float) * k, dtype, kv_dtype, ep=ep)
+    return StepInputs(read.weight_bytes, read.expert_weight_bytes, one.kv_bytes * k, one.matmul_flops * k,
+                      one.expert_matmul_flops * k, one.attention_flops * k, one.tokens * k, one.sequences * k,
+                      read.expert_gemms)
+
+
 @dataclass(frozen=True)
 class StepRates:
     """The rates a step runs at on one tp group (``step_time``'s other arguments)."""

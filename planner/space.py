@@ -109,13 +109,15 @@ def search_space(
     expert_parallel: bool = True,
     disaggregated: bool = True,
     ep: int | None = None,
+    calibrated_only: bool = False,
 ) -> SearchSpace:
     """The candidates for ``spec``: ``accelerators`` (else ``spec.accelerators``, else every accelerator with a
     price), ``dtypes`` (else ``spec.dtypes``, else ``DEFAULT_DTYPES``), ``kv_dtypes`` (else the spec's plus
     ``DEFAULT_KV_DTYPES``), ``tps``/``pps``/``ep`` (else every valid layout: a search ignores the spec's own tp, pp
     and ep, as it does its accelerator and dtype, unless they are passed here). Unknown ids, empty lists and
     accelerators without a price are ``PlannerError``\\ s.
-    ``spec.usd_per_gpu_hour`` prices ``spec.accelerator``; every other candidate uses its catalogue price."""
+    ``spec.usd_per_gpu_hour`` prices ``spec.accelerator``; every other candidate uses its catalogue price.
+    ``calibrated_only``: only accelerators whose efficiencies were fitted to measurements (``calibration_rows``)."""
     cat = catalogue or get_catalogue()
     cat.model(spec.model)
     acc_ids = ids(accelerators, "accelerators")
@@ -134,6 +136,14 @@ def search_space(
             acc = cat.accelerator(ident)
             if acc not in chosen:
                 chosen.append(acc)
+    if calibrated_only:
+        uncalibrated = [a.id for a in chosen if not cat.efficiency(a.id, spec.engine).calibration_rows]
+        chosen = [a for a in chosen if a.id not in uncalibrated]
+        if not chosen:
+            calibrated = [a.id for a in cat.accelerators.values() if cat.efficiency(a.id, spec.engine).calibration_rows]
+            raise PlannerError(f"none of the candidate accelerators has efficiencies fitted to measurements "
+                               f"({', '.join(uncalibrated)} run on defaults); calibrated: "
+                               f"{', '.join(calibrated) or 'none'} (`whichwall calibrate` fits your own)")
     prices = []
     for acc in chosen:
         price = spec.usd_per_gpu_hour if (acc.id == own.id and spec.usd_per_gpu_hour) else acc.usd_per_gpu_hour

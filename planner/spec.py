@@ -31,7 +31,10 @@ class PlanSpec(BaseModel):
 
     ``tp``, ``pp`` (pipeline stages) and ``ep`` (expert parallelism, MoE: 1 or tp) left out are chosen with the
     batch: the cheapest layout that meets the SLOs (``planner.plan``).
-    ``engine`` (trtllm, vllm, sglang; default any) picks that serving engine's fitted behaviour.
+    ``engine`` (trtllm, vllm, sglang; default any) picks that serving engine's fitted behaviour and its default cap
+    on the sequences a replica runs at once (``serving.yaml``'s ``engine_batch_caps``: vLLM 1024, 256 on GPUs under
+    70 GiB and A100s; TensorRT-LLM 2048); ``max_batch`` sets that cap (vLLM ``--max-num-seqs``, TensorRT-LLM
+    ``max_batch_size``).
     ``usd_per_gpu_hour`` overrides the catalogue price; ``accelerators``/``dtypes`` are candidates for the search.
     """
 
@@ -46,6 +49,7 @@ class PlanSpec(BaseModel):
     tp: Annotated[int, Field(ge=1, le=64)] | None = None
     pp: Annotated[int, Field(ge=1, le=64)] | None = None
     ep: Annotated[int, Field(ge=1, le=64)] | None = None
+    max_batch: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
     qps: Positive
     input_tokens: Tokens
     output_tokens: Tokens
@@ -82,7 +86,7 @@ class PlanSpec(BaseModel):
         return [check_dtype(v) for v in value]
 
     @field_validator("qps", "ttft_slo_ms", "tpot_slo_ms", "budget_usd_month", "usd_per_gpu_hour",
-                     "input_tokens", "output_tokens", "tp", "pp", "ep", mode="before")
+                     "input_tokens", "output_tokens", "tp", "pp", "ep", "max_batch", mode="before")
     @classmethod
     def _no_bool(cls, value: Any) -> Any:
         if isinstance(value, bool):

@@ -12,7 +12,11 @@ constraint that caps its throughput per GPU:
    the largest batch the SLOs allow);
 6. otherwise an SLO caps the batch, and the binding wall is the resource that takes the largest share of what that
    SLO measures: of the prefill when the TTFT SLO is the one the next larger batch would break, else of a token's
-   time (the decode step plus its share of other requests' prefills).
+   time (the decode step plus its share of other requests' prefills);
+7. when the serving engine's batch cap (the sequences a replica runs at once: vLLM ``--max-num-seqs``,
+   TensorRT-LLM ``max_batch_size``) stops the batch before the memory and the SLOs do, the resource that takes the
+   largest share of a token's time at that batch. It reads as measured: the engine's setting, not the resource, is
+   the limit (raise it, ``max_batch`` in the spec, and the batch can grow).
 
 **Utilization** — each wall's share of its own limit in use at the operating point, with its unit:
 
@@ -25,7 +29,8 @@ constraint that caps its throughput per GPU:
 
 The binding wall reads at its limit: rules 1, 4 and 5 by those definitions (≥ 100%), rules 2 and 3 the SLO it
 misses (time ÷ SLO, over 100%), rule 6 exactly 100% (the SLO leaves that resource no more time). No other wall
-reads above it. Where nothing runs (no batch meets the SLOs) the resource walls and the budget read n/a.
+reads above it. Rule 7's wall reads as measured (below 100%: the engine's cap leaves it time). Where nothing runs
+(no batch meets the SLOs) the resource walls and the budget read n/a.
 The **step-time split** — each resource's busy seconds ÷ the replica's busy seconds, plus the fixed overheads —
 is shown apart: it says where a token's time goes, not how close a limit is.
 
@@ -66,6 +71,7 @@ BINDING_UNITS: dict[int, str] = {
     4: "binding: cost ÷ budget",
     5: "binding: the KV cache fills the memory",
     6: "binding: the SLO leaves it no more time",
+    7: "binding: the engine's batch cap stops the batch (as measured)",
 }
 """What the binding wall's reading means, by the rule that named it."""
 
@@ -120,15 +126,20 @@ def dominant(memory: np.ndarray, compute: np.ndarray, network: np.ndarray) -> np
 
 
 def binding_rule(*, fits: np.ndarray, ttft1_misses: np.ndarray, tpot1_misses: np.ndarray,
-                 over_budget: np.ndarray, kv_caps: np.ndarray) -> np.ndarray:
-    """The rule (1-6, as floats) that names each configuration's binding wall."""
-    return np.select([~fits, ttft1_misses, tpot1_misses, over_budget, kv_caps], [1.0, 2.0, 3.0, 4.0, 5.0], 6.0)
+                 over_budget: np.ndarray, kv_caps: np.ndarray, engine_caps: np.ndarray | bool = False) -> np.ndarray:
+    """The rule (1-7, as floats) that names each configuration's binding wall."""
+    return np.select([~fits, ttft1_misses, tpot1_misses, over_budget, kv_caps, np.asarray(engine_caps)],
+                     [1.0, 2.0, 3.0, 4.0, 5.0, 7.0], 6.0)
 
 
 def binding_wall(rule: np.ndarray, prefill_parts: tuple[np.ndarray, ...], token1_parts: tuple[np.ndarray, ...],
-                 capped_parts: tuple[np.ndarray, ...]) -> np.ndarray:
+                 capped_parts: tuple[np.ndarray, ...], token_parts: tuple[np.ndarray, ...] | None = None
+                 ) -> np.ndarray:
     """The binding wall's index for each rule: memory capacity (1, 5), budget (4), else the dominant of the prefill's
-    parts (2), a batch-1 token's parts (3) or the parts of what the capping SLO measures (6)."""
-    return np.select([(rule == 1) | (rule == 5), rule == 2, rule == 3, rule == 4],
-                     [float(MEM), dominant(*prefill_parts), dominant(*token1_parts), float(BUDGET_I)],
+    parts (2), a batch-1 token's parts (3), the parts of what the capping SLO measures (6) or of a token's time at
+    the engine-capped batch (7; ``token_parts``, default ``capped_parts``)."""
+    token = capped_parts if token_parts is None else token_parts
+    return np.select([(rule == 1) | (rule == 5), rule == 2, rule == 3, rule == 4, rule == 7],
+                     [float(MEM), dominant(*prefill_parts), dominant(*token1_parts), float(BUDGET_I),
+                      dominant(*token)],
                      dominant(*capped_parts))

@@ -1,4 +1,5 @@
-"""Regenerate docs/fidelity.md's tables and docs/images/fidelity.png from a measurements CSV.
+"""Regenerate docs/fidelity.md's tables and docs/images/fidelity.png from a measurements CSV (and the MI300X
+offline table, data/measurements/rocm-vllm-mi300x.csv).
 
     python scripts/fidelity_report.py ../shared/data/silicon.csv
 
@@ -13,10 +14,44 @@ from pathlib import Path
 
 import numpy as np
 
-from planner import fidelity
+from planner import fidelity, offline
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- tables:begin -->", "<!-- tables:end -->"
+AMD_BEGIN, AMD_END = "<!-- amd:begin -->", "<!-- amd:end -->"
+ROCM = ROOT / "data" / "measurements" / "rocm-vllm-mi300x.csv"
+VERSIONS = (("040de12d", "ROCm 6.4.1, vLLM 0.10.0 (fitted)"), ("b309ea79", "ROCm 6.3.1, vLLM 0.7.3 (not fitted)"))
+
+
+def _breakdown(out: fidelity.Report, key: str, header: str) -> list[str]:
+    """Median errors of the out-of-sample predictions grouped by ``key`` (engine, or the accelerator's family)."""
+    groups: dict[str, list[dict[str, float]]] = {}
+    for p in out.predictions:
+        name = p["engine"] if key == "engine" else fidelity.family_of(p["accelerator"])
+        groups.setdefault(name, []).append(p)
+    lines = [f"| {header} | rows | TPOT error | TTFT error |", "|---|---:|---:|---:|"]
+    for name, ps in sorted(groups.items()):
+        tpot = np.median([abs(p["tpot_pred_ms"] / p["tpot_ms"] - 1) for p in ps])
+        ttft = np.median([abs(p["ttft_pred_ms"] / p["ttft_ms"] - 1) for p in ps])
+        lines.append(f"| {name} | {len(ps)} | {tpot:.1%} | {ttft:.1%} |")
+    return lines
+
+
+def amd_tables() -> str:
+    """The shipped MI300X calibration on each software version's rows, and the catalogue defaults it replaced."""
+    lines = ["| rows (ROCm/vllm docs/dev-docker) | efficiencies | latency error | throughput error | KV-limited |",
+             "|---|---|---:|---:|---:|"]
+    default = fidelity.default_efficiency("vllm")
+    for version, label in VERSIONS:
+        rows = offline.load_offline(ROCM, source_contains=version)
+        shipped = offline.validate_offline(rows)
+        preds = [offline.predict_row(r, default) for r in rows]
+        before = offline.OfflineReport(rows, preds, *offline._errors(rows, preds), "defaults")
+        for name, rep in (("shipped (MI300X fit)", shipped), ("catalogue defaults", before)):
+            s = rep.summary()
+            lines.append(f"| @{version}: {label}, {s['rows']} rows | {name} | {s['latency_mape_median']:.1%} | "
+                         f"{s['throughput_mape_median']:.1%} | {s['kv_limited_rows']} |")
+    return "\n".join(lines)
 
 
 def tables(out: fidelity.Report, ins: fidelity.Report) -> str:
@@ -39,6 +74,8 @@ def tables(out: fidelity.Report, ins: fidelity.Report) -> str:
     for g in out.by_group:
         lines.append(f"| {g['model']} | {g['accelerator']} | {g['engine']} | {g['rows']} | "
                      f"{g['tpot_mape_median']:.1%} | {g['ttft_mape_median']:.1%} |")
+    lines += ["", "Out of sample, by serving engine:", "", *_breakdown(out, "engine", "engine"),
+              "", "Out of sample, by silicon family:", "", *_breakdown(out, "family", "family")]
     return "\n".join(lines)
 
 
@@ -78,7 +115,9 @@ def main(argv: list[str]) -> int:
     doc = ROOT / "docs" / "fidelity.md"
     text = doc.read_text(encoding="utf-8")
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    doc.write_text(text[:start] + "\n" + tables(out, ins) + "\n" + text[end:], encoding="utf-8")
+    text = text[:start] + "\n" + tables(out, ins) + "\n" + text[end:]
+    start, end = text.index(AMD_BEGIN) + len(AMD_BEGIN), text.index(AMD_END)
+    doc.write_text(text[:start] + "\n" + amd_tables() + "\n" + text[end:], encoding="utf-8")
     try:
         plot(out, ROOT / "docs" / "images" / "fidelity.png")
     except ModuleNotFoundError as exc:

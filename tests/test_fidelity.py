@@ -67,12 +67,12 @@ def test_rows_set_aside_are_counted_with_reasons(silicon: fidelity.Loaded) -> No
 @needs_data
 def test_out_of_sample_errors_are_what_the_docs_report(silicon: fidelity.Loaded) -> None:
     """Leave-one-architecture-out: every model's rows are predicted by a fit that never saw that model. The figures
-    must stay where docs/fidelity.md says they are: TPOT within the 15% target; TTFT a regression guard (the target
-    is 25%, not met out of sample; see the doc)."""
+    must stay where docs/fidelity.md says they are: TPOT within the 12% target; TTFT a regression guard (the target
+    is 30%: 30.5% misses it by half a point, within the ±4-point noise of such a difference; see the doc)."""
     report = fidelity.validate(silicon, out_of_sample=True)
     assert report.floor_violations == 0
-    assert report.tpot_mape_median <= 0.15
-    assert report.ttft_mape_median < 0.40
+    assert report.tpot_mape_median <= 0.12
+    assert report.ttft_mape_median < 0.31
     doc = (Path(__file__).resolve().parents[1] / "docs" / "fidelity.md").read_text(encoding="utf-8")
     assert f"{report.tpot_mape_median:.1%}" in doc and f"{report.ttft_mape_median:.1%}" in doc
 
@@ -80,8 +80,9 @@ def test_out_of_sample_errors_are_what_the_docs_report(silicon: fidelity.Loaded)
 @needs_data
 def test_in_sample_errors_with_the_shipped_efficiencies(silicon: fidelity.Loaded) -> None:
     report = fidelity.validate(silicon, out_of_sample=False)
-    assert report.tpot_mape_median < 0.12
-    assert report.ttft_mape_median < 0.26
+    assert report.floor_violations == 0
+    assert report.tpot_mape_median < 0.10
+    assert report.ttft_mape_median < 0.25
 
 
 @needs_data
@@ -92,6 +93,7 @@ def test_shipped_efficiencies_are_the_fit_to_the_data(silicon: fidelity.Loaded) 
     shipped = serving_assumptions().efficiency
     for acc, entry in fitted["per_accelerator"].items():
         mine = shipped.per_accelerator[acc]
+        assert mine.rows == entry["rows"]  # the calibration provenance plans and searches show
         assert mine.bandwidth_fraction == pytest.approx(entry["bandwidth_fraction"], rel=0.02)
         assert mine.compute_fraction["bf16"] == pytest.approx(entry["compute_fraction"]["bf16"], rel=0.02)
         assert mine.prefill_compute_fraction == pytest.approx(entry["prefill_compute_fraction"], rel=0.05)
@@ -282,7 +284,8 @@ def test_predict_equals_the_cores_expected_times() -> None:
                    ("deepseek-v3", "h200-sxm", "trtllm", "fp8", 8, 1024, 1024, 32),
                    ("llama-3.1-70b", "a100-80gb-sxm", "vllm", "fp8", 4, 2048, 256, 32),
                    ("llama-3.1-70b", "mi300x", "any", "fp4", 1, 2048, 256, 16),
-                   ("llama-3.1-8b", "l40s", "any", "bf16", 1, 8192, 1024, 4000)]]
+                   ("llama-3.1-8b", "l40s", "any", "bf16", 1, 8192, 1024, 4000),
+                   ("llama-3.1-8b", "a100-80gb-sxm", "vllm", "bf16", 1, 256, 256, 600)]]
     loaded = fidelity.parse_measurements(rows_from(records), "rows", cat)
     assert len(loaded.rows) == len(records)
     prep = fidelity.prepare(loaded.rows, cat)
@@ -293,4 +296,5 @@ def test_predict_equals_the_cores_expected_times() -> None:
                 row.engine)
         assert tpot[i] == pytest.approx(float(api.tpot_ms(*args)), rel=1e-9), row
         assert ttft[i] == pytest.approx(float(api.ttft_ms(*args)), rel=1e-9), row
-    assert prep.batch[-1] < 4000  # the last row waits for slots
+    assert prep.batch[-2] < 4000  # this row waits for slots: memory holds fewer
+    assert prep.batch[-1] == 256  # and this one for vLLM's default cap on an A100 (max_num_seqs 256)

@@ -103,10 +103,11 @@ def test_the_plan_is_the_best_row_of_the_search(case: str, acc: str) -> None:
        dtype=st.sampled_from(["bf16", "fp8", "int4"]), kv_dtype=st.sampled_from(["bf16", "fp8"]),
        qps=st.floats(0.5, 200), inp=st.integers(16, 16_000), out=st.integers(8, 4000),
        ttft=st.floats(100, 20_000), tpot=st.floats(5, 300), budget=st.none() | st.floats(1_000, 2_000_000),
-       engine=st.sampled_from(["any", "vllm", "trtllm", "sglang"]))
+       engine=st.sampled_from(["any", "vllm", "trtllm", "sglang"]), max_batch=st.none() | st.integers(1, 2048))
 def test_property_the_plan_is_the_best_row_for_random_specs(model: str, acc: str, dtype: str, kv_dtype: str,
                                                             qps: float, inp: int, out: int, ttft: float, tpot: float,
-                                                            budget: float | None, engine: str) -> None:
+                                                            budget: float | None, engine: str,
+                                                            max_batch: int | None) -> None:
     a = CAT.accelerator(acc)
     for d in (dtype, kv_dtype):
         try:
@@ -118,7 +119,7 @@ def test_property_the_plan_is_the_best_row_for_random_specs(model: str, acc: str
         return
     data: dict[str, object] = dict(model=model, accelerator=acc, dtype=dtype, kv_dtype=kv_dtype, qps=qps,
                                    input_tokens=inp, output_tokens=out, ttft_slo_ms=ttft, tpot_slo_ms=tpot,
-                                   engine=engine)
+                                   engine=engine, max_batch=max_batch)
     if budget is not None and a.usd_per_gpu_hour is not None:
         data["budget_usd_month"] = budget
     assert_plan_is_the_best_row(PlanSpec(**data))  # type: ignore[arg-type]

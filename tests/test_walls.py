@@ -55,7 +55,12 @@ def assert_sane(result: PlanResult) -> None:
     assert result.binding_wall in WALL_NAMES
     assert walls.next in WALL_NAMES
     bound = u[result.binding_wall]
-    assert bound is not None and bound >= 0.99, (result.binding_wall, bound)
+    if walls.rule == 7:  # the engine's batch cap stops the batch: the resource reads as measured, under its limit
+        assert v["batch"] == v["max_batch_engine"] < min(v["max_batch_memory"], v["batch_slo"])
+        assert result.binding_wall in W.RESOURCE_WALLS and bound is not None and bound <= 1 + 1e-9
+        assert any("batch cap" in tip for tip in walls.advice)
+        bound = max(x for x in u.values() if x is not None)
+    assert (bound is not None and bound >= 0.99) or walls.rule == 7, (result.binding_wall, bound)
     for wall, value in u.items():
         if value is None:
             continue
@@ -184,6 +189,47 @@ def test_memory_bandwidth_binds_when_the_tpot_slo_limits_the_batch() -> None:
     assert split["memory bandwidth"] > max(split["compute"], split["network"])  # type: ignore[type-var]
     assert any("TPOT SLO" in tip for tip in result.walls.advice)
     assert_sane(result)
+
+
+def test_the_engine_batch_cap_binds_8b_fp8_on_vllm_with_loose_slos() -> None:
+    """Llama-3.1-8B fp8 (fp8 KV cache) on one H100 behind vLLM, 256 in / 256 out, 5 s TTFT and 200 ms TPOT (a batch
+    job). The KV cache of one 512-token sequence is 32 layers · 2 · 8 KV heads · 128 · 1 byte · 512 = 33.6 MB, so
+    (72 − 8.03) GB hold 1,906 sequences and the SLOs allow more; but vLLM runs at most 1,024 sequences at once on a
+    GPU of 70 GiB or more (its default --max-num-seqs): the engine's cap stops the batch (rule 7). The resource that
+    takes the largest share of a token then reads as measured, below its limit, and the advice is to raise the cap.
+    With max_batch 2,048 the KV cache binds instead (rule 5); TensorRT-LLM's default cap is 2,048 too."""
+    kwargs: dict[str, Any] = {"model": "llama-3.1-8b", "dtype": "fp8", "kv_dtype": "fp8", "engine": "vllm",
+                              "qps": 200, "input_tokens": 256, "output_tokens": 256, "ttft_slo_ms": 5000,
+                              "tpot_slo_ms": 200, "tp": 1, "pp": 1}
+    fit = math.floor((0.9 * 80e9 - LLAMA_8B) / (32 * 2 * 8 * 128 * 512))
+    result = plan(**kwargs)
+    v = result.values
+    assert v["max_batch_memory"] == fit == 1906 and v["batch_slo"] > fit
+    assert result.walls.rule == 7 and v["batch"] == v["max_batch_engine"] == 1024
+    assert "1,024" in result.walls.reason and "vllm" in result.walls.reason
+    assert result.walls.utilization[result.binding_wall] < 1
+    assert result.walls.next == "memory capacity"  # the cap lifted, the KV cache stops the batch at 1,906
+    assert_sane(result)
+    raised = plan(**kwargs, max_batch=2048)
+    assert raised.walls.rule == 5 and raised.values["batch"] == fit
+    assert raised.values["output_tokens_per_s_per_gpu"] > result.values["output_tokens_per_s_per_gpu"]
+    assert plan(**{**kwargs, "engine": "trtllm"}).values["max_batch_engine"] == 2048
+    small = plan(**kwargs, max_batch=64)
+    assert small.walls.rule == 7 and small.values["batch"] == 64 and "max_batch" in small.walls.reason
+    assert_sane(small)
+    assert plan(**{**kwargs, "engine": "sglang"}).values["max_batch_engine"] is None  # sized from the KV pool
+
+
+@pytest.mark.parametrize(("gpu", "cap"), [("h100-sxm", 1024), ("h200-sxm", 1024), ("mi300x", 1024), ("b200", 1024),
+                                          ("a100-80gb-sxm", 256), ("l40s", 256), ("l4", 256)])
+def test_vllm_default_batch_cap_follows_its_gpu_rule(gpu: str, cap: int) -> None:
+    """vLLM's default max_num_seqs: 1,024 on GPUs of at least 70 GiB that are not A100s, else 256 (an 80 GB H100 is
+    74.5 GiB; an 80 GB A100 is excluded by name; an L40S has 48 GB)."""
+    from planner.efficiency import engine_max_sequences
+
+    acc = CAT.accelerator(gpu)
+    assert engine_max_sequences("vllm", acc.id, acc.memory_bytes) == cap
+    assert engine_max_sequences("sglang", acc.id, acc.memory_bytes) == math.inf
 
 
 def test_compute_binds_8b_with_32k_prompts_and_a_tight_ttft() -> None:

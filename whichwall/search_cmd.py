@@ -67,7 +67,7 @@ CLI_WIDTHS = {"plan": 21, "gpus": 5, "batch": 5, "tpot_ms": 5, "ttft_ms": 6, "to
 def _cli_row(p: S.Candidate) -> dict[str, Any]:
     row = p.row()
     row["mode"] = "disagg" if p.mode == S.DISAGGREGATED else "agg"
-    row["plan"] = p.label
+    row["plan"] = p.label + ("" if p.calibrated else " †")
     if p.mode == S.DISAGGREGATED:
         row["replicas"] = f"{p.prefill_replicas} + {p.replicas}"
     return row
@@ -146,7 +146,7 @@ def _progress(label: str, enabled: bool = True) -> Iterator[Callable[[int, int, 
 
 def _space(args: argparse.Namespace, spec: PlanSpec, cat: Catalogue) -> S.SearchSpace:
     return S.search_space(spec, cat, accelerators=args.accelerators, dtypes=args.dtypes, kv_dtypes=args.kv_dtypes,
-                          disaggregated=not args.no_disaggregated)
+                          disaggregated=not args.no_disaggregated, calibrated_only=args.calibrated_only)
 
 
 def _result_json(result: S.SearchResult, relaxation: S.Relaxation | None, top: int) -> dict[str, Any]:
@@ -220,11 +220,17 @@ def print_search(result: S.SearchResult, relaxation: S.Relaxation | None, top: i
     if front:
         console.print(plans_table("Pareto front: tokens/s per GPU vs tokens/s per user (every point meets the "
                                   "SLOs, fits and is within the budget)", front, rank=False))
+    shown = [*plans, *front]
+    if any(not p.calibrated for p in shown):
+        console.print("† expected times on default efficiencies: no measurements of that accelerator were fitted "
+                      "(`--calibrated-only` leaves them out; `whichwall calibrate` fits your own)", style="dim")
     winner = result.winner
     if winner is not None:
         console.print(walls_table(winner))
+        calibration = (f"calibrated on {winner.calibration_rows:,} measured rows" if winner.calibrated
+                       else "[bold]on default efficiencies (no measurements fitted)[/]")
         console.print(f"[bold]winner[/]: {winner.label}, ${winner.usd_month:,.0f}/month; "
-                      f"[bold red]{winner.binding_wall}[/] binds")
+                      f"[bold red]{winner.binding_wall}[/] binds; {calibration}")
         if relaxation is not None:
             console.print(f"relax it: {relaxation.summary()}")
 
@@ -418,6 +424,8 @@ def register(sub: Any) -> None:
     s.add_argument("--kv-dtypes", metavar="DTYPES", help="candidate KV-cache dtypes (default: the spec's, bf16, "
                    "fp8)")
     s.add_argument("--no-disaggregated", action="store_true", help="aggregated plans only")
+    s.add_argument("--calibrated-only", action="store_true", help="only accelerators whose efficiencies were "
+                   "fitted to measurements (plans on default efficiencies are marked †)")
     s.add_argument("--top", type=int, default=10, help="plans to list (default 10)")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     s.add_argument("-o", "--output", metavar="OUT.xlsx", help="also write the tables to a workbook")
