@@ -190,26 +190,42 @@ class ComputeRatios(BaseModel):
         return self.families.get(family, self.default).get(compute_dtype, self.default.get(compute_dtype, 1.0))
 
 
+DEFAULT_TOKEN_BUDGET = 8192
+"""Prompt tokens one engine iteration takes when the engine is not named: the serving default of vLLM, TensorRT-LLM
+and SGLang alike on 80 GB-class GPUs (``serving.yaml``'s ``engine_batch_caps``)."""
+
+
 class EngineBatchCap(BaseModel):
-    """A serving engine's default cap on the sequences it runs at once per replica (vLLM ``--max-num-seqs``,
-    TensorRT-LLM ``max_batch_size``): ``max_sequences``, or ``small_gpu_max_sequences`` on GPUs with less than
-    ``small_gpu_below_gib`` GiB or whose id contains one of ``small_gpu_ids`` (vLLM picks its default this way)."""
+    """A serving engine's default caps per replica: the sequences it runs at once (``max_sequences``: vLLM
+    ``--max-num-seqs``, TensorRT-LLM ``max_batch_size``; None: no fixed cap) and the tokens one iteration takes
+    (``max_batched_tokens``: vLLM ``--max-num-batched-tokens``, TensorRT-LLM ``max_num_tokens``, SGLang
+    ``--chunked-prefill-size``), with ``small_gpu_*`` values on GPUs under ``small_gpu_below_gib`` GiB or whose id
+    contains one of ``small_gpu_ids`` (the engines pick their defaults this way)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    max_sequences: Annotated[int, Field(ge=1)]
+    max_sequences: Annotated[int, Field(ge=1)] | None = None
+    max_batched_tokens: Annotated[int, Field(ge=1)] = DEFAULT_TOKEN_BUDGET
     small_gpu_max_sequences: Annotated[int, Field(ge=1)] | None = None
+    small_gpu_max_batched_tokens: Annotated[int, Field(ge=1)] | None = None
     small_gpu_below_gib: Annotated[float, Field(gt=0)] | None = None
     small_gpu_ids: tuple[str, ...] = ()
     source: str
 
-    def for_gpu(self, accelerator_id: str, memory_bytes: float) -> int:
-        """The cap on a GPU with ``memory_bytes`` of memory (GiB = 2**30 bytes, as the engine measures it)."""
-        if self.small_gpu_max_sequences is None:
-            return self.max_sequences
-        small = any(part in accelerator_id for part in self.small_gpu_ids)
-        if self.small_gpu_below_gib is not None and memory_bytes < self.small_gpu_below_gib * 2**30:
-            small = True
-        return self.small_gpu_max_sequences if small else self.max_sequences
+    def _small(self, accelerator_id: str, memory_bytes: float) -> bool:
+        """Whether the engine treats this GPU as small (GiB = 2**30 bytes, as the engines measure it)."""
+        named = any(part in accelerator_id for part in self.small_gpu_ids)
+        return named or (self.small_gpu_below_gib is not None and memory_bytes < self.small_gpu_below_gib * 2**30)
+
+    def for_gpu(self, accelerator_id: str, memory_bytes: float) -> float:
+        """The sequence cap on this GPU (infinity: none)."""
+        small = self._small(accelerator_id, memory_bytes) and self.small_gpu_max_sequences is not None
+        cap = self.small_gpu_max_sequences if small else self.max_sequences
+        return float("inf") if cap is None else float(cap)
+
+    def tokens_for_gpu(self, accelerator_id: str, memory_bytes: float) -> float:
+        """The tokens one iteration takes on this GPU."""
+        small = self._small(accelerator_id, memory_bytes) and self.small_gpu_max_batched_tokens is not None
+        return float(self.small_gpu_max_batched_tokens if small else self.max_batched_tokens)
 
 
 class ServingAssumptions(BaseModel):
@@ -249,7 +265,14 @@ def engine_max_sequences(engine: str, accelerator_id: str, memory_bytes: float) 
     ``engine_batch_caps``); infinity for an engine without a fixed default cap (SGLang sizes it from the KV pool;
     ``any``)."""
     cap = serving_assumptions().engine_batch_caps.get(engine)
-    return float(cap.for_gpu(accelerator_id, memory_bytes)) if cap else float("inf")
+    return cap.for_gpu(accelerator_id, memory_bytes) if cap else float("inf")
+
+
+def engine_token_budget(engine: str, accelerator_id: str, memory_bytes: float) -> float:
+    """Prompt tokens ``engine`` prefills in one iteration on this GPU by default (``engine_batch_caps``;
+    ``DEFAULT_TOKEN_BUDGET`` for ``any``)."""
+    cap = serving_assumptions().engine_batch_caps.get(engine)
+    return cap.tokens_for_gpu(accelerator_id, memory_bytes) if cap else float(DEFAULT_TOKEN_BUDGET)
 
 
 def memory_reserve_fraction() -> float:

@@ -46,12 +46,13 @@ import numpy as np
 
 from planner import walls as W
 from planner.catalogue import Accelerator, Model, dtype_bytes
-from planner.efficiency import Efficiency, engine_max_sequences, serving_assumptions
+from planner.efficiency import Efficiency, engine_max_sequences, engine_token_budget, serving_assumptions
 from planner.errors import PlannerError
 from planner.roofline import (
     ALLREDUCES_PER_LAYER,
     StepInputs,
     StepTime,
+    batched_prefill_inputs,
     decode_inputs,
     expert_load,
     kv_bytes_per_sequence,
@@ -60,7 +61,7 @@ from planner.roofline import (
     step_time,
     time_step,
 )
-from planner.serving import aggregated_times, slot_wait
+from planner.serving import aggregated_times, prompts_per_iteration, slot_wait
 from planner.spec import PlanSpec
 from planner.topology import (
     REPLICA_TOLERANCE,
@@ -143,6 +144,8 @@ def extra_network_s(model: Model, tp: np.ndarray, pp: np.ndarray, ep: np.ndarray
 
 DECODE_COEFFICIENTS = ("m0", "m1", "me", "c1", "n0", "n1", "o0", "o1", "bytes0", "bytes1", "bytes_e", "flops1")
 PREFILL_PARTS = ("memory_s", "compute_s", "network_s", "overhead_s", "bytes_per_gpu", "flops_per_gpu", "total_s")
+PREFILL_SLOPES = ("memory_s", "compute_s", "network_s", "overhead_s", "bytes_per_gpu", "flops_per_gpu")
+"""The prefill parts that grow with the prompts prefilled together: part(k) = pre_part + (k − 1) · pk_part."""
 SERVING = ("request_overhead_s", "burst_coefficient", "burst_exponent", "burst_output_exponent")
 
 
@@ -167,9 +170,18 @@ class Rows:
 
     @property
     def prefill(self) -> StepTime:
+        """One prompt's prefill, alone."""
         c = self.c
         return StepTime(c["pre_memory_s"], c["pre_compute_s"], c["pre_network_s"], c["pre_overhead_s"],
                         c["pre_bytes_per_gpu"], c["pre_flops_per_gpu"])
+
+    def prefill_share(self, b: np.ndarray) -> StepTime:
+        """Each prompt's share of the prefill iteration it runs in at ``b`` sequences per microbatch: T_pre(k) / k,
+        k = ``serving.prompts_per_iteration`` (the parts of k prompts prefilled together, each divided by k)."""
+        c = self.c
+        k = prompts_per_iteration(b, self.spec.output_tokens, c["k_max"])
+        parts = [(c["pre_" + f] + (k - 1.0) * c["pk_" + f]) / k for f in PREFILL_SLOPES]
+        return StepTime(*parts)
 
 
 def _decode_coefficients(model: Model, context: float, dtype: str, kv_dtype: str, rates: Any,
@@ -227,10 +239,13 @@ def build(model: Model, spec: PlanSpec, options: Sequence[Option],
 
             x0 = extra(0.0)
             coeffs = _decode_coefficients(model, decode_context, dtype, kv, rates, x0, extra(1.0) - x0)
-            pre = time_step(prefill_inputs(model, prompt, dtype, kv, ep=ep),
-                            step_rates(model, acc, dtype, kv, tp, eff, prefill=True, ep=ep))
+            prefill_rates = step_rates(model, acc, dtype, kv, tp, eff, prefill=True, ep=ep)
+            pre = time_step(prefill_inputs(model, prompt, dtype, kv, ep=ep), prefill_rates)
             pre = StepTime(pre.memory_s, pre.compute_s, pre.network_s + extra(prompt), pre.overhead_s,
                            pre.bytes_per_gpu, pre.flops_per_gpu)
+            two = time_step(batched_prefill_inputs(model, prompt, 2.0, dtype, kv, ep=ep), prefill_rates)
+            two = StepTime(two.memory_s, two.compute_s, two.network_s + extra(2.0 * prompt), two.overhead_s,
+                           two.bytes_per_gpu, two.flops_per_gpu)
             weights_gpu = weight_bytes_per_gpu(model, dtype, tp, pp)
             kv_seq_gpu = kv_bytes_per_sequence_per_gpu(model, full_context, kv, tp)
             row = {
@@ -240,6 +255,7 @@ def build(model: Model, spec: PlanSpec, options: Sequence[Option],
                 "weights_gpu": weights_gpu, "kv_seq_gpu": kv_seq_gpu,
                 "b_mem": np.maximum(np.floor((usable_bytes(acc) - weights_gpu) / kv_seq_gpu), 0.0),
                 "b_cap": np.maximum(np.floor(batch_cap(spec, acc) / pp), 1.0),
+                "k_max": np.maximum(engine_token_budget(spec.engine, acc.id, acc.memory_bytes) / prompt, 1.0),
                 "kv_prompt_gpu": kv_bytes_per_sequence_per_gpu(model, prompt, kv, tp),
                 "peak_bandwidth": acc.bandwidth_bytes_per_s, "peak_flops": acc.peak_flops(dtype),
                 "nic": scaleout_bytes_per_s(acc), "link_fraction": eff.link_fraction,
@@ -247,6 +263,7 @@ def build(model: Model, spec: PlanSpec, options: Sequence[Option],
                 "calibration_rows": float(eff.calibration_rows),
                 **coeffs,
                 **{"pre_" + f: getattr(pre, f) for f in PREFILL_PARTS},
+                **{"pk_" + f: getattr(two, f) - getattr(pre, f) for f in PREFILL_SLOPES},
                 **{k: getattr(eff, k) for k in SERVING},
             }
             parts.append(row)
@@ -300,7 +317,8 @@ def decode_total_s(r: Rows, b: np.ndarray) -> np.ndarray:
 def _user_times_ms(r: Rows, total_s: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     c = r.c
     times = aggregated_times(total_s, c["pre_total_s"], b, r.spec.output_tokens, c["request_overhead_s"],
-                             c["burst_coefficient"], c["burst_exponent"], c["burst_output_exponent"])
+                             c["burst_coefficient"], c["burst_exponent"], c["burst_output_exponent"],
+                             r.prefill_share(b).total_s)
     return times.tpot_s * MS_PER_S, times.ttft_s * MS_PER_S
 
 
@@ -384,8 +402,8 @@ def metrics(r: Rows, b: np.ndarray, b_used: np.ndarray | None = None) -> dict[st
     tp, pp, b_mem, b_slo, b_cap = c["tp"], c["pp"], c["b_mem"], c["b_slo"], c["b_cap"]
     runs = b_used >= 1
     steps = spec.output_tokens / b
-    pre_total = c["pre_total_s"]
-    busy = pre_total + steps * total
+    shared = r.prefill_share(b)  # each request's prefill, prefilled together with the others arriving per step
+    busy = shared.total_s + steps * total
     replica_rps = pp / busy
     with np.errstate(invalid="ignore"):
         replicas = np.where(runs, np.maximum(np.ceil(spec.qps / replica_rps - REPLICA_TOLERANCE), 1.0), np.nan)
@@ -399,11 +417,10 @@ def metrics(r: Rows, b: np.ndarray, b_used: np.ndarray | None = None) -> dict[st
     u_mem = np.where(fits, b_used / np.where(fits, b_mem, 1.0), need)
     nan = np.where(runs, 1.0, np.nan) / busy
     bytes_ = c["bytes0"] + c["bytes1"] * b + c["bytes_e"] * t
-    u_bw = (c["pre_bytes_per_gpu"] + steps * bytes_) * nan / c["peak_bandwidth"]
-    u_comp = (c["pre_flops_per_gpu"] + steps * (c["flops1"] * b)) * nan / c["peak_flops"]
-    pre_net = c["pre_network_s"]
-    u_net = (pre_net + steps * network) * nan
-    split = {part: (c["pre_" + f] + steps * x) * nan
+    u_bw = (shared.bytes_per_gpu + steps * bytes_) * nan / c["peak_bandwidth"]
+    u_comp = (shared.flops_per_gpu + steps * (c["flops1"] * b)) * nan / c["peak_flops"]
+    u_net = (shared.network_s + steps * network) * nan
+    split = {part: (getattr(shared, f) + steps * x) * nan
              for part, f, x in zip(W.SPLIT_PARTS, ("memory_s", "compute_s", "network_s", "overhead_s"),
                                    (memory, compute, network, overhead), strict=True)}
     # the binding rule
@@ -412,11 +429,11 @@ def metrics(r: Rows, b: np.ndarray, b_used: np.ndarray | None = None) -> dict[st
                           kv_caps=(b_used >= b_mem) & (b_mem < b_slo) & (b_mem <= b_cap),
                           engine_caps=(b_used >= b_cap) & (b_cap < b_slo) & (b_cap < b_mem))
     share = b / spec.output_tokens
-    prefill_parts = (c["pre_memory_s"], c["pre_compute_s"], pre_net)
+    prefill_parts = (c["pre_memory_s"], c["pre_compute_s"], c["pre_network_s"])
+    shared_parts = (shared.memory_s, shared.compute_s, shared.network_s)
     ttft_caps = c["ttft_caps"] > 0
-    capped = tuple(np.where(ttft_caps, p, x + share * p)
-                   for p, x in zip(prefill_parts, (memory, compute, network), strict=True))
-    token = tuple(x + share * p for p, x in zip(prefill_parts, (memory, compute, network), strict=True))
+    token = tuple(x + share * p for p, x in zip(shared_parts, (memory, compute, network), strict=True))
+    capped = tuple(np.where(ttft_caps, p, x) for p, x in zip(prefill_parts, token, strict=True))
     wall = W.binding_wall(rule, prefill_parts, (c["t1_memory_s"], c["t1_compute_s"], c["t1_network_s"]), capped,
                           token)
     # the binding wall reads at its limit (planner.walls); under the engine's cap (rule 7) it reads as measured
@@ -436,7 +453,7 @@ def metrics(r: Rows, b: np.ndarray, b_used: np.ndarray | None = None) -> dict[st
         "u_memory_capacity": u_mem, "u_memory_bandwidth": u_bw, "u_compute": u_comp, "u_network": u_net,
         **{f"split_{k}": v for k, v in split.items()}, "wall": wall, "rule": rule, "ttft_caps": ttft_caps,
         "meets_slos": meets, "fits_memory": fits, "decode_step_ms": total * MS_PER_S,
-        "prefill_ms": pre_total * MS_PER_S, **{k: np.nan for k in NA_COLUMNS}, "tpot1_ms": c["tpot1_ms"],
+        "prefill_ms": c["pre_total_s"] * MS_PER_S, **{k: np.nan for k in NA_COLUMNS}, "tpot1_ms": c["tpot1_ms"],
         "ttft1_ms": c["ttft1_ms"], "mode": 0.0, "calibration_rows": c["calibration_rows"],
     }
 
@@ -481,6 +498,6 @@ def max_throughput(r: Rows) -> np.ndarray:
         if top < 1:
             continue
         b = np.arange(1, top + 1, dtype=float)[None, :]
-        busy = row["pre_total_s"] + osl / b * decode_total_s(row, b)
+        busy = row.prefill_share(b).total_s + osl / b * decode_total_s(row, b)
         out[i, 0] = float(np.max(row["pp"] * osl / busy))
     return out

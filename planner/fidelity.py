@@ -32,10 +32,18 @@ import numpy as np
 
 from planner import files
 from planner.catalogue import Catalogue, check_dtype, get_catalogue
-from planner.efficiency import Efficiency, check_engine, compute_ratio, default_efficiency, engine_max_sequences
+from planner.efficiency import (
+    Efficiency,
+    check_engine,
+    compute_ratio,
+    default_efficiency,
+    engine_max_sequences,
+    engine_token_budget,
+)
 from planner.errors import PlannerError, short
 from planner.roofline import (
     StepInputs,
+    batched_prefill_inputs,
     compute_fractions,
     decode_inputs,
     decode_step,
@@ -44,7 +52,7 @@ from planner.roofline import (
     prefill_step,
     step_time,
 )
-from planner.serving import aggregated_times, slot_wait
+from planner.serving import aggregated_times, prompts_per_iteration, slot_wait
 from planner.topology import max_batch
 from planner.units import DTYPES, MS_PER_S, US_PER_S
 from planner.validate import MAX_SIZE
@@ -226,6 +234,8 @@ class Prepared:
 
 INPUTS = tuple(StepInputs.__dataclass_fields__)
 """The extensive step inputs ``prepare`` keeps per row (``roofline.StepInputs``' fields)."""
+PAIR = "pair_"
+"""Prefix of the prefill inputs of two prompts prefilled together (``roofline.batched_prefill_inputs``)."""
 
 
 def prepare(rows: Sequence[Row], catalogue: Catalogue | None = None) -> Prepared:
@@ -236,9 +246,10 @@ def prepare(rows: Sequence[Row], catalogue: Catalogue | None = None) -> Prepared
     n = len(rows)
     batch = np.empty(n)
     decode = {k: np.empty(n) for k in (*INPUTS, "kv_split", "layers", "hidden")}
-    prefill = {k: np.empty(n) for k in INPUTS}
+    prefill = {k: np.empty(n) for k in (*INPUTS, *(PAIR + k for k in INPUTS))}
     rates = {k: np.empty(n) for k in ("bandwidth", "peak", "attention_peak", "link", "pcie", "tp", "ep", "ratio",
-                                      "attention_ratio", "osl", "concurrency", "decode_floor_ms", "prefill_floor_ms")}
+                                      "attention_ratio", "osl", "concurrency", "decode_floor_ms", "prefill_floor_ms",
+                                      "k_max")}
     for i, r in enumerate(rows):
         model, acc = cat.model(r.model), cat.accelerator(r.accelerator)
         fit = int(max_batch(model, acc, r.isl + r.osl, r.dtype, r.gpus, r.kv_dtype).item())
@@ -248,9 +259,12 @@ def prepare(rows: Sequence[Row], catalogue: Catalogue | None = None) -> Prepared
         ep = float(r.expert_parallel) if model.moe else 1.0
         step = decode_inputs(model, b, context, r.dtype, r.kv_dtype, ep=ep)
         first = prefill_inputs(model, r.isl, r.dtype, r.kv_dtype, ep=ep)
+        pair = batched_prefill_inputs(model, r.isl, 2.0, r.dtype, r.kv_dtype, ep=ep)
         for k in INPUTS:
             decode[k][i] = float(getattr(step, k))
             prefill[k][i] = float(getattr(first, k))
+            prefill[PAIR + k][i] = float(getattr(pair, k))
+        rates["k_max"][i] = engine_token_budget(r.engine, acc.id, acc.memory_bytes) / r.isl
         decode["kv_split"][i] = kv_shards(model, r.gpus)
         decode["layers"][i] = model.layers
         decode["hidden"][i] = model.hidden_size
@@ -323,12 +337,18 @@ def predict(prep: Prepared, e: dict[str, np.ndarray], with_slot_wait: bool = Tru
     decode = step_time(**{k: d[k] for k in INPUTS}, expert_compute_fraction=e["expert_compute_fraction"],  # type: ignore[arg-type]
                        peak_flops=r["peak"] * e["compute_fraction"],
                        attention_peak_flops=r["attention_peak"] * e["attention_compute_fraction"], **common)
-    prefill = step_time(**{k: pf[k] for k in INPUTS},  # type: ignore[arg-type]
-                        expert_compute_fraction=e["prefill_expert_compute_fraction"],
-                        peak_flops=r["peak"] * e["prefill_compute_fraction"],
-                        attention_peak_flops=r["attention_peak"] * e["prefill_attention_compute_fraction"], **common)
+    prefill_rates = dict(expert_compute_fraction=e["prefill_expert_compute_fraction"],
+                         peak_flops=r["peak"] * e["prefill_compute_fraction"],
+                         attention_peak_flops=r["attention_peak"] * e["prefill_attention_compute_fraction"], **common)
+    prefill = step_time(**{k: pf[k] for k in INPUTS}, **prefill_rates)  # type: ignore[arg-type]
+    pair = step_time(**{k: pf[PAIR + k] for k in INPUTS}, **prefill_rates)  # type: ignore[arg-type]
+    # each prompt's share of an iteration prefilling k together (evaluator.Rows.prefill_share: parts affine in k)
+    k = prompts_per_iteration(b, r["osl"], r["k_max"])
+    part = [(getattr(prefill, f) + (k - 1.0) * (getattr(pair, f) - getattr(prefill, f))) / k
+            for f in ("memory_s", "compute_s", "network_s", "overhead_s")]
+    shared = np.maximum(part[0], part[1]) + part[2] + part[3]
     times = aggregated_times(decode.total_s, prefill.total_s, b, r["osl"], e["request_overhead_s"],
-                             e["burst_coefficient"], e["burst_exponent"], e["burst_output_exponent"])
+                             e["burst_coefficient"], e["burst_exponent"], e["burst_output_exponent"], shared)
     ttft = times.ttft_s
     if with_slot_wait:
         ttft = ttft + slot_wait(r["concurrency"], b, r["osl"], times.tpot_s)

@@ -173,7 +173,8 @@ def _result(spec: PlanSpec, model: Model, acc: Accelerator, eff: Efficiency, pri
     at = max(b_op, 1)
     decode_context = spec.input_tokens + spec.output_tokens / 2
     tokens_per_month = spec.qps * spec.output_tokens * HOURS_PER_MONTH * 3600.0
-    rps = pp / (c["pre_total_s"] + spec.output_tokens / at * float(m["decode_step_ms"]) / MS_PER_S)
+    shared_prefill_s = float(row.prefill_share(np.array([[float(at)]])).total_s[0, 0])
+    rps = pp / (shared_prefill_s + spec.output_tokens / at * float(m["decode_step_ms"]) / MS_PER_S)
     values: dict[str, Any] = {
         # arithmetic
         "weight_gb": weight_bytes(model, spec.dtype) / GB,

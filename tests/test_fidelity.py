@@ -285,6 +285,7 @@ def test_predict_equals_the_cores_expected_times() -> None:
                    ("llama-3.1-70b", "a100-80gb-sxm", "vllm", "fp8", 4, 2048, 256, 32),
                    ("llama-3.1-70b", "mi300x", "any", "fp4", 1, 2048, 256, 16),
                    ("llama-3.1-8b", "l40s", "any", "bf16", 1, 8192, 1024, 4000),
+                   ("llama-3.1-8b", "h100-sxm", "trtllm", "fp8", 1, 512, 64, 640),  # 10 prompts per iteration
                    ("llama-3.1-8b", "a100-80gb-sxm", "vllm", "bf16", 1, 256, 256, 600)]]
     loaded = fidelity.parse_measurements(rows_from(records), "rows", cat)
     assert len(loaded.rows) == len(records)

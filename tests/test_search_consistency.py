@@ -171,6 +171,31 @@ def test_the_evaluators_affine_step_is_the_step_time_formula() -> None:
                 np.testing.assert_allclose(getattr(step, part), getattr(direct, part), rtol=1e-12, err_msg=part)
 
 
+def test_the_prefill_share_is_the_batched_prefill_divided_by_its_prompts() -> None:
+    """Each request's prefill in TPOT and busy time is its share of an iteration prefilling k arriving prompts
+    together, k = clip(B / output, 1, token budget / prompt): ``step_time`` of ``batched_prefill_inputs`` ÷ k, every
+    part, exactly for a dense model (the weight read is shared; each prompt's KV, FLOPs and overheads are its own);
+    one prompt's alone while at most one arrives per step."""
+    spec = spec_for("70b-chat")
+    model, acc = CAT.model("llama-3.1-70b"), CAT.accelerator("h100-sxm")
+    eff = expected_efficiency(acc.id)
+    lay = topology.layouts(model, acc, tp=4, pp=1, ep=1)
+    rows = E.build(model, spec, [E.Option(acc, "fp8", "fp8", 3.0, eff, lay)])
+    rates = roofline.step_rates(model, acc, "fp8", "fp8", 4.0, eff, prefill=True)
+    k_max = 8192 / spec.input_tokens  # the `any` engine's token budget
+    for b in (1.0, float(spec.output_tokens), 3.0 * spec.output_tokens, 1e6):
+        k = min(max(b / spec.output_tokens, 1.0), k_max)
+        share = rows.prefill_share(np.array([[b]]))
+        whole = roofline.time_step(roofline.batched_prefill_inputs(model, spec.input_tokens, k, "fp8", "fp8"),
+                                   rates)
+        for part in ("memory_s", "compute_s", "network_s", "overhead_s", "bytes_per_gpu", "flops_per_gpu"):
+            np.testing.assert_allclose(getattr(share, part), getattr(whole, part) / k, rtol=1e-9, err_msg=part)
+        if k == 1:
+            np.testing.assert_allclose(share.total_s, rows["pre_total_s"], rtol=1e-12)
+        else:
+            assert float(share.total_s[0, 0]) < float(rows["pre_total_s"][0, 0])
+
+
 @pytest.mark.parametrize(("acc", "dtype", "tp", "batch"), [("h100-sxm", "fp8", 4, 64), ("mi300x", "bf16", 1, 7),
                                                           ("l40s", "int4", 2, 3), ("b200", "fp8", 8, 512)])
 def test_config_times_equal_the_roofline_expected_times(acc: str, dtype: str, tp: int, batch: int) -> None:
