@@ -224,8 +224,9 @@ class EngineBatchCap(BaseModel):
 
     def tokens_for_gpu(self, accelerator_id: str, memory_bytes: float) -> float:
         """The tokens one iteration takes on this GPU."""
-        small = self._small(accelerator_id, memory_bytes) and self.small_gpu_max_batched_tokens is not None
-        return float(self.small_gpu_max_batched_tokens if small else self.max_batched_tokens)
+        if self.small_gpu_max_batched_tokens is not None and self._small(accelerator_id, memory_bytes):
+            return float(self.small_gpu_max_batched_tokens)
+        return float(self.max_batched_tokens)
 
 
 class ServingAssumptions(BaseModel):
