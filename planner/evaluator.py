@@ -57,6 +57,7 @@ from planner.roofline import (
     expert_load,
     kv_bytes_per_sequence,
     prefill_inputs,
+    prefill_rates,
     step_rates,
     step_time,
     time_step,
@@ -177,11 +178,18 @@ class Rows:
 
     def prefill_share(self, b: np.ndarray) -> StepTime:
         """Each prompt's share of the prefill iteration it runs in at ``b`` sequences per microbatch: T_pre(k) / k,
-        k = ``serving.prompts_per_iteration`` (the parts of k prompts prefilled together, each divided by k)."""
+        k = ``serving.prompts_per_iteration`` (each part of k prompts prefilled together, pre + (k − 1) · pk, divided
+        by k: pk + pd / k with pd = pre − pk)."""
         c = self.c
-        k = prompts_per_iteration(b, self.spec.output_tokens, c["k_max"])
-        parts = [(c["pre_" + f] + (k - 1.0) * c["pk_" + f]) / k for f in PREFILL_SLOPES]
-        return StepTime(*parts)
+        inv_k = 1.0 / prompts_per_iteration(b, self.spec.output_tokens, c["k_max"])
+        return StepTime(*(c["pk_" + f] + c["pd_" + f] * inv_k for f in PREFILL_SLOPES))
+
+    def prefill_share_s(self, b: np.ndarray) -> np.ndarray:
+        """``prefill_share(b).total_s``, from the parts a time needs only (the bisection's inner loop)."""
+        c = self.c
+        inv_k = 1.0 / prompts_per_iteration(b, self.spec.output_tokens, c["k_max"])
+        return (np.maximum(c["pk_memory_s"] + c["pd_memory_s"] * inv_k, c["pk_compute_s"] + c["pd_compute_s"] * inv_k)
+                + c["pk_fixed_s"] + c["pd_fixed_s"] * inv_k)
 
 
 def _decode_coefficients(model: Model, context: float, dtype: str, kv_dtype: str, rates: Any,
@@ -197,13 +205,16 @@ def _decode_coefficients(model: Model, context: float, dtype: str, kv_dtype: str
                            expert_gemms=zero)
     slope_rates = replace(rates, collective_latency_s=0.0, step_overhead_s=0.0)
     at1 = time_step(per_sequence, slope_rates)
-    expert_bytes = model.moe_layers * model.expert_params * dtype_bytes(dtype)  # one touched expert per MoE layer
-    unit_expert = StepInputs(zero, np.full(1, expert_bytes), zero, zero, zero, zero, zero, zero,
-                             np.full(1, float(model.moe_layers)))
-    per_expert = time_step(unit_expert, slope_rates)
-    return {"m0": at0.memory_s, "m1": at1.memory_s, "me": per_expert.memory_s, "c1": at1.compute_s,
+    me = bytes_e = zero  # a dense model touches no routed experts
+    if model.moe:
+        expert_bytes = model.moe_layers * model.expert_params * dtype_bytes(dtype)  # one touched expert per layer
+        unit_expert = StepInputs(zero, np.full(1, expert_bytes), zero, zero, zero, zero, zero, zero,
+                                 np.full(1, float(model.moe_layers)))
+        per_expert = time_step(unit_expert, slope_rates)
+        me, bytes_e = per_expert.memory_s, per_expert.bytes_per_gpu
+    return {"m0": at0.memory_s, "m1": at1.memory_s, "me": me, "c1": at1.compute_s,
             "n0": at0.network_s + extra0, "n1": at1.network_s + extra1, "o0": at0.overhead_s, "o1": at1.overhead_s,
-            "bytes0": at0.bytes_per_gpu, "bytes1": at1.bytes_per_gpu, "bytes_e": per_expert.bytes_per_gpu,
+            "bytes0": at0.bytes_per_gpu, "bytes1": at1.bytes_per_gpu, "bytes_e": bytes_e,
             "flops1": at1.flops_per_gpu}
 
 
@@ -231,20 +242,19 @@ def build(model: Model, spec: PlanSpec, options: Sequence[Option],
             hop_bw, hop_lat = hop_link(acc, eff, tp, pp)
             link_bw, latency = rates.link_bandwidth, rates.collective_latency_s
 
-            def extra(tokens: float, tp: np.ndarray = tp, pp: np.ndarray = pp, ep: np.ndarray = ep,
-                      link_bw: Any = link_bw, latency: Any = latency, hop_bw: np.ndarray = hop_bw,
-                      hop_lat: np.ndarray = hop_lat) -> np.ndarray:
-                return extra_network_s(model, tp, pp, ep, tokens, np.broadcast_to(link_bw, tp.shape),
-                                       np.broadcast_to(latency, tp.shape), hop_bw, hop_lat)
-
-            x0 = extra(0.0)
-            coeffs = _decode_coefficients(model, decode_context, dtype, kv, rates, x0, extra(1.0) - x0)
-            prefill_rates = step_rates(model, acc, dtype, kv, tp, eff, prefill=True, ep=ep)
-            pre = time_step(prefill_inputs(model, prompt, dtype, kv, ep=ep), prefill_rates)
-            pre = StepTime(pre.memory_s, pre.compute_s, pre.network_s + extra(prompt), pre.overhead_s,
+            # the pipeline hops and expert all-to-alls over 0, 1, P and 2P tokens, one array expression
+            x = extra_network_s(model, tp, pp, ep, np.array([[0.0, 1.0, prompt, 2.0 * prompt]]),
+                                np.broadcast_to(link_bw, tp.shape), np.broadcast_to(latency, tp.shape), hop_bw,
+                                hop_lat)
+            x = np.broadcast_to(x, (len(tp), 4))
+            coeffs = _decode_coefficients(model, decode_context, dtype, kv, rates, x[:, :1], x[:, 1:2] - x[:, :1])
+            for_prefill = prefill_rates(rates, acc, dtype, kv, eff)
+            first = prefill_inputs(model, prompt, dtype, kv, ep=ep)
+            pre = time_step(first, for_prefill)
+            pre = StepTime(pre.memory_s, pre.compute_s, pre.network_s + x[:, 2:3], pre.overhead_s,
                            pre.bytes_per_gpu, pre.flops_per_gpu)
-            two = time_step(batched_prefill_inputs(model, prompt, 2.0, dtype, kv, ep=ep), prefill_rates)
-            two = StepTime(two.memory_s, two.compute_s, two.network_s + extra(2.0 * prompt), two.overhead_s,
+            two = time_step(batched_prefill_inputs(model, prompt, 2.0, dtype, kv, ep=ep, one=first), for_prefill)
+            two = StepTime(two.memory_s, two.compute_s, two.network_s + x[:, 3:4], two.overhead_s,
                            two.bytes_per_gpu, two.flops_per_gpu)
             weights_gpu = weight_bytes_per_gpu(model, dtype, tp, pp)
             kv_seq_gpu = kv_bytes_per_sequence_per_gpu(model, full_context, kv, tp)
@@ -263,7 +273,11 @@ def build(model: Model, spec: PlanSpec, options: Sequence[Option],
                 "calibration_rows": float(eff.calibration_rows),
                 **coeffs,
                 **{"pre_" + f: getattr(pre, f) for f in PREFILL_PARTS},
+                # per prompt at k prompts together: pk + pd / k (pk: the slope; pd: what one prompt adds beyond it)
                 **{"pk_" + f: getattr(two, f) - getattr(pre, f) for f in PREFILL_SLOPES},
+                **{"pd_" + f: 2.0 * getattr(pre, f) - getattr(two, f) for f in PREFILL_SLOPES},
+                "pk_fixed_s": (two.network_s + two.overhead_s) - (pre.network_s + pre.overhead_s),
+                "pd_fixed_s": 2.0 * (pre.network_s + pre.overhead_s) - (two.network_s + two.overhead_s),
                 **{k: getattr(eff, k) for k in SERVING},
             }
             parts.append(row)
@@ -314,11 +328,13 @@ def decode_total_s(r: Rows, b: np.ndarray) -> np.ndarray:
     return np.maximum(memory, c["c1"] * b) + (c["n0"] + c["o0"]) + (c["n1"] + c["o1"]) * b
 
 
-def _user_times_ms(r: Rows, total_s: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _user_times_ms(r: Rows, total_s: np.ndarray, b: np.ndarray,
+                   shared_s: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     c = r.c
+    if shared_s is None:
+        shared_s = r.prefill_share_s(b)
     times = aggregated_times(total_s, c["pre_total_s"], b, r.spec.output_tokens, c["request_overhead_s"],
-                             c["burst_coefficient"], c["burst_exponent"], c["burst_output_exponent"],
-                             r.prefill_share(b).total_s)
+                             c["burst_coefficient"], c["burst_exponent"], c["burst_output_exponent"], shared_s)
     return times.tpot_s * MS_PER_S, times.ttft_s * MS_PER_S
 
 
@@ -329,12 +345,15 @@ def user_ms(r: Rows, b: np.ndarray) -> tuple[StepTime, np.ndarray, np.ndarray, n
     return (step, total, *_user_times_ms(r, total, b))
 
 
-def bisect(meets: Callable[[np.ndarray], np.ndarray], n: int, limit: float = BATCH_SEARCH_LIMIT) -> np.ndarray:
+def bisect(meets: Callable[[np.ndarray], np.ndarray], n: int, limit: float = BATCH_SEARCH_LIMIT,
+           fails_from: np.ndarray | None = None) -> np.ndarray:
     """The largest batch up to ``limit`` for which ``meets`` holds, per row (0 if batch 1 does not): ``meets`` must
-    hold up to some batch and fail beyond it. Bisection over [1, limit], every row at once."""
+    hold up to some batch and fail beyond it. Bisection over [1, limit], every row at once; ``fails_from``: per row,
+    a batch at which ``meets`` is known to fail (the bisection starts below it)."""
     one = meets(np.ones((n, 1)))
-    top = meets(np.full((n, 1), float(limit)))
-    lo, hi = np.ones((n, 1)), np.full((n, 1), float(limit))
+    hi = np.full((n, 1), float(limit)) if fails_from is None else np.clip(fails_from, 1.0, float(limit))
+    top = meets(hi) & (hi >= limit)
+    lo = np.ones((n, 1))
     active = one & ~top
     while active.any():
         mid = np.floor((lo + hi) / 2)
@@ -358,7 +377,11 @@ def slo_batches(r: Rows, decode_only: np.ndarray | None = None) -> np.ndarray:
             return aggregated
         return np.where(decode_only, total * MS_PER_S <= spec.tpot_slo_ms, aggregated)
 
-    return bisect(meets, len(r))
+    # TPOT ≥ the decode step ≥ (max(C1, M1) + N1 + O1) · b: no batch beyond the SLO over that slope meets it
+    slope = np.maximum(r.c["c1"], r.c["m1"]) + r.c["n1"] + r.c["o1"]
+    with np.errstate(divide="ignore"):
+        fails_from = np.floor(spec.tpot_slo_ms / MS_PER_S / slope) + 1.0
+    return bisect(meets, len(r), fails_from=fails_from)
 
 
 def operate(r: Rows, decode_only: np.ndarray | None = None) -> None:
@@ -398,12 +421,13 @@ def metrics(r: Rows, b: np.ndarray, b_used: np.ndarray | None = None) -> dict[st
     network = c["n0"] + c["n1"] * b
     overhead = c["o0"] + c["o1"] * b
     total = np.maximum(memory, compute) + network + overhead
-    tpot, ttft = _user_times_ms(r, total, b)
+    shared = r.prefill_share(b)  # each request's prefill, prefilled together with the others arriving per step
+    shared_s = shared.total_s
+    tpot, ttft = _user_times_ms(r, total, b, shared_s)
     tp, pp, b_mem, b_slo, b_cap = c["tp"], c["pp"], c["b_mem"], c["b_slo"], c["b_cap"]
     runs = b_used >= 1
     steps = spec.output_tokens / b
-    shared = r.prefill_share(b)  # each request's prefill, prefilled together with the others arriving per step
-    busy = shared.total_s + steps * total
+    busy = shared_s + steps * total
     replica_rps = pp / busy
     with np.errstate(invalid="ignore"):
         replicas = np.where(runs, np.maximum(np.ceil(spec.qps / replica_rps - REPLICA_TOLERANCE), 1.0), np.nan)
@@ -498,6 +522,6 @@ def max_throughput(r: Rows) -> np.ndarray:
         if top < 1:
             continue
         b = np.arange(1, top + 1, dtype=float)[None, :]
-        busy = row.prefill_share(b).total_s + osl / b * decode_total_s(row, b)
+        busy = row.prefill_share_s(b) + osl / b * decode_total_s(row, b)
         out[i, 0] = float(np.max(row["pp"] * osl / busy))
     return out

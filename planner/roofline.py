@@ -31,7 +31,7 @@ tokens touch most (``expert_load``: the expected maximum over ep groups, uniform
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -370,13 +370,14 @@ def prefill_inputs(model: Model, prompt: np.ndarray | float, dtype: str, kv_dtyp
 
 
 def batched_prefill_inputs(model: Model, prompt: np.ndarray | float, prompts: np.ndarray | float, dtype: str,
-                           kv_dtype: str, ep: np.ndarray | float = 1.0) -> StepInputs:
+                           kv_dtype: str, ep: np.ndarray | float = 1.0, one: StepInputs | None = None) -> StepInputs:
     """One engine iteration that prefills ``prompts`` prompts of ``prompt`` tokens together (a chunk of an offline
     batch: vLLM ``max_num_batched_tokens``): the weights (and the routed experts all prompts' tokens touch) are read
     once, while the KV cache written, the FLOPs (each prompt's attention causal within itself, its LM head for its
-    last token), the tokens and the sequences are ``prompts`` times one prompt's (``prefill_inputs``)."""
+    last token), the tokens and the sequences are ``prompts`` times one prompt's (``prefill_inputs``; ``one``: it,
+    already computed)."""
     k = np.asarray(prompts, dtype=float)
-    one = prefill_inputs(model, prompt, dtype, kv_dtype, ep=ep)
+    one = prefill_inputs(model, prompt, dtype, kv_dtype, ep=ep) if one is None else one
     read = prefill_inputs(model, np.asarray(prompt, dtype=float) * k, dtype, kv_dtype, ep=ep)
     return StepInputs(read.weight_bytes, read.expert_weight_bytes, one.kv_bytes * k, one.matmul_flops * k,
                       one.expert_matmul_flops * k, one.attention_flops * k, one.tokens * k, one.sequences * k,
@@ -445,16 +446,25 @@ def step_rates(model: Model, acc: Accelerator, dtype: str, kv_dtype: str, tp: np
     floor = eff is ideal or eff == ideal
     t = np.asarray(tp, dtype=float)
     link_bw, latency = link_rates(acc, t, eff)
-    weights, attention = compute_fractions(acc, dtype, kv_dtype, eff, prefill)
-    return StepRates(
+    weights, attention = compute_fractions(acc, dtype, kv_dtype, eff)
+    rates = StepRates(
         tp=t, kv_split=kv_shards(model, t) if eff.replicate_kv else t, layers=model.layers,
         hidden_size=model.hidden_size, bandwidth=acc.bandwidth_bytes_per_s * eff.bandwidth_fraction,
         peak_flops=acc.peak_flops(dtype) * weights, attention_peak_flops=acc.peak_flops(kv_dtype) * attention,
         link_bandwidth=link_bw, collective_latency_s=latency, step_overhead_s=model.layers * eff.layer_overhead_s,
         sequence_overhead_s=model.layers * eff.sequence_overhead_s,
-        expert_bandwidth_fraction=eff.expert_bandwidth_fraction,
-        expert_compute_fraction=eff.prefill_expert_compute if prefill else eff.expert_compute_fraction,
+        expert_bandwidth_fraction=eff.expert_bandwidth_fraction, expert_compute_fraction=eff.expert_compute_fraction,
         overlap=floor, expert_parallel=np.asarray(ep, dtype=float), expert_overhead_s=eff.expert_overhead_s)
+    return prefill_rates(rates, acc, dtype, kv_dtype, eff) if prefill else rates
+
+
+def prefill_rates(rates: StepRates, acc: Accelerator, dtype: str, kv_dtype: str, eff: Efficiency) -> StepRates:
+    """A decode step's ``rates`` as a prefill's: the prefill compute fractions (``compute_fractions(prefill=True)``)
+    and the prefill's expert compute fraction; links, bandwidth and overheads are the same."""
+    weights, attention = compute_fractions(acc, dtype, kv_dtype, eff, True)
+    return replace(rates, peak_flops=acc.peak_flops(dtype) * weights,
+                   attention_peak_flops=acc.peak_flops(kv_dtype) * attention,
+                   expert_compute_fraction=eff.prefill_expert_compute)
 
 
 def time_step(inputs: StepInputs, rates: StepRates) -> StepTime:

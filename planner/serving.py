@@ -50,23 +50,23 @@ def aggregated_times(
     ``prefill_share_s`` is t_k, each prompt's cost when prompts are prefilled together (default t_p)."""
     t_d = np.asarray(decode_step_s, dtype=float)
     t_p = np.asarray(prefill_s, dtype=float)
-    t_k = t_p if prefill_share_s is None else np.asarray(prefill_share_s, dtype=float)
+    t_k = t_p if prefill_share_s is None else prefill_share_s
     b = np.asarray(batch, dtype=float)
     osl = np.asarray(output_tokens, dtype=float)
     tpot = t_d + b / osl * t_k
     others = np.maximum(b - 1.0, 0.0)
-    burst = np.where(others > 0, burst_coefficient * np.power(others, burst_exponent)
-                     * (BURST_REFERENCE_OUTPUT_TOKENS / osl) ** burst_output_exponent, 0.0)
+    # (B − 1)^β counts only other prompts: none (B = 1) is no wait, even where β = 0
+    burst = burst_coefficient * np.power(others, burst_exponent) * (others > 0)
+    burst = burst * np.power(BURST_REFERENCE_OUTPUT_TOKENS / osl, burst_output_exponent)
     ttft = request_overhead_s + t_d + t_p * (1.0 + burst)
-    return ServingTimes(tpot, ttft)
+    return ServingTimes(tpot, np.asarray(ttft, dtype=float))
 
 
 def prompts_per_iteration(batch: np.ndarray | float, output_tokens: np.ndarray | float,
                           max_prompts: np.ndarray | float) -> np.ndarray:
     """k: the prompts that arrive per decode step at ``batch`` sequences (B / output_tokens), prefilled together, at
     least 1 and at most ``max_prompts`` (the engine's token budget ÷ the prompt tokens, at least 1)."""
-    b = np.asarray(batch, dtype=float)
-    return np.clip(b / np.asarray(output_tokens, dtype=float), 1.0, np.maximum(max_prompts, 1.0))
+    return np.minimum(np.maximum(np.divide(batch, output_tokens), 1.0), np.maximum(max_prompts, 1.0))
 
 
 def serving_times(

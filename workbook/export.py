@@ -1,19 +1,18 @@
 """Write plan workbooks to disk: atomically, never over an existing file unless asked, one spec or a folder of them.
 
-A workbook is built in memory first (bad input fails there, before any file exists), written to a temporary file
-in the destination folder, flushed to disk, then moved into place in one step (``os.link`` when the name must not
-exist yet, ``os.replace`` with ``force``). A crash or an error leaves either the old file or none, never half a file.
+A workbook is built in memory first (bad input fails there, before any file exists), then written by
+``planner.files.write_atomic``: a temporary file in the destination folder, flushed to disk, moved into place in one
+step (``os.link`` when the name must not exist yet, ``os.replace`` with ``force``). A crash or an error leaves either
+the old file or none, never half a file.
 """
 
 from __future__ import annotations
 
-import errno
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from planner import files
 from planner.catalogue import Catalogue, get_catalogue
 from planner.errors import PlannerError
 from planner.spec import PlanSpec, load_spec
@@ -43,54 +42,15 @@ def load_any_spec(path: str | Path, catalogue: Catalogue | None = None) -> Loade
     return LoadedSpec(load_spec(p), base)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _check_target(out: Path, force: bool) -> None:
-    if out.suffix.lower() != WORKBOOK_SUFFIX:
-        raise PlannerError(f"output {str(out)!r} must end in {WORKBOOK_SUFFIX} (a plan is an Excel workbook)")
-    if out.is_dir():
-        raise PlannerError(f"output {str(out)!r} is a folder; give a file name ending in {WORKBOOK_SUFFIX}")
-    if not out.parent.is_dir():
-        raise PlannerError(f"cannot write {str(out)!r}: the folder {str(out.parent)!r} does not exist")
-    if out.exists() and not force:
-        raise PlannerError(f"{str(out)!r} already exists; pass --force (force=True) to overwrite it")
+    files.check_target(out, (WORKBOOK_SUFFIX,), "a plan is an Excel workbook", force)
 
 
 def write_atomic(out: str | Path, data: bytes, *, force: bool = False) -> Path:
-    """Write ``data`` to ``out`` in one step: a temporary file in the same folder, then a link or a replace."""
+    """Write ``data`` to ``out`` (.xlsx) in one step: ``planner.files.write_atomic``, the one writer of every output."""
     target = Path(out)
     _check_target(target, force)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a plan is an ordinary file
-        if force:
-            os.replace(tmp, target)
-        else:
-            try:
-                os.link(tmp, target)  # fails if the name exists: no check-then-write race
-            except FileExistsError:
-                raise PlannerError(f"{str(target)!r} already exists; pass --force (force=True) to overwrite it"
-                                   ) from None
-            except OSError as exc:
-                if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
-                    raise
-                if target.exists():  # a filesystem without hard links
-                    raise PlannerError(f"{str(target)!r} already exists; pass --force to overwrite it") from None
-                os.replace(tmp, target)
-    except OSError as exc:
-        raise PlannerError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    return files.write_atomic(target, data, force=force)
 
 
 def export_plan(spec: PlanSpec, out: str | Path, *, force: bool = False, catalogue: Catalogue | None = None) -> Path:
