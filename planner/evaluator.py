@@ -182,7 +182,9 @@ class Rows:
         by k: pk + pd / k with pd = pre − pk)."""
         c = self.c
         inv_k = 1.0 / prompts_per_iteration(b, self.spec.output_tokens, c["k_max"])
-        return StepTime(*(c["pk_" + f] + c["pd_" + f] * inv_k for f in PREFILL_SLOPES))
+        part = {f: c["pk_" + f] + c["pd_" + f] * inv_k for f in PREFILL_SLOPES}
+        return StepTime(part["memory_s"], part["compute_s"], part["network_s"], part["overhead_s"],
+                        part["bytes_per_gpu"], part["flops_per_gpu"])
 
     def prefill_share_s(self, b: np.ndarray) -> np.ndarray:
         """``prefill_share(b).total_s``, from the parts a time needs only (the bisection's inner loop)."""
