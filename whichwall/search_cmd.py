@@ -238,6 +238,7 @@ def print_search(result: S.SearchResult, relaxation: S.Relaxation | None, top: i
 KINDS: dict[str, str] = {
     "rank": "count", "tp": "count", "pp": "count", "ep": "count", "batch per replica": "count", "replicas": "count",
     "prefill tp": "count", "prefill replicas": "count", "GPUs": "count", "TPOT (ms)": "ms", "TTFT (ms)": "ms",
+    "calibrated on (measured rows)": "count",
     "tokens/s per GPU": "rate", "tokens/s per user": "number", "USD/month": "usd", "USD per million tokens":
     "usd_small", "utilization": "share", "headroom": "share", "cost change": "change",
     "tokens/s per GPU change": "change", "batch": "count", "TPOT ms": "ms", "TTFT ms": "ms", "tok/s/GPU": "rate",
