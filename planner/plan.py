@@ -38,7 +38,7 @@ from planner.roofline import (
 )
 from planner.spec import PlanSpec
 from planner.topology import MAX_GPUS_PER_REPLICA, layouts, tp_choices, usable_bytes
-from planner.units import DTYPES, GB, HOURS_PER_MONTH, MS_PER_S
+from planner.units import GB, HOURS_PER_MONTH, MS_PER_S
 
 BATCH_SEARCH_LIMIT = E.BATCH_SEARCH_LIMIT
 
@@ -368,10 +368,14 @@ def _narrower(acc: Accelerator, dtype: str) -> list[str]:
     return out
 
 
+FASTER_COMPUTE_FORMATS: tuple[str, ...] = ("fp8", "int8", "fp4")
+"""Weight formats whose native dense rate the advice may offer as faster compute."""
+
+
 def _faster_compute(acc: Accelerator, dtype: str) -> list[str]:
     """Formats with a faster dense rate than ``dtype``'s compute rate on ``acc`` (native rates only)."""
     here = acc.peak_flops(dtype)
-    return [d for d in DTYPES if d in acc.dense_peak_tflops and d in ("fp8", "fp4", "int8")
+    return [d for d in FASTER_COMPUTE_FORMATS if d in acc.dense_peak_tflops
             and acc.dense_peak_tflops[d] * 1e12 > here * 1.01]  # type: ignore[index]
 
 

@@ -225,7 +225,7 @@ def test_an_export_interrupted_mid_write_leaves_nothing(tmp_path: Path, monkeypa
     if force:
         out.write_bytes(b"the planner's previous plan")
     before = snapshot(tmp_path)
-    _half_then_die(monkeypatch, X)
+    _half_then_die(monkeypatch, files)
     with pytest.raises(Interrupted):
         export_plan(spec_from_data(SPEC), out, force=force)
     assert snapshot(tmp_path) == before and not _temps(tmp_path)
@@ -245,7 +245,7 @@ def test_an_export_that_dies_at_any_step_leaves_the_old_file(tmp_path: Path, mon
     def die(*args: object, **kwargs: object) -> None:
         raise Interrupted
 
-    monkeypatch.setattr(X.os, step, die)
+    monkeypatch.setattr(files.os, step, die)
     with pytest.raises(Interrupted):
         export_plan(spec_from_data(SPEC), target, force=force)
     assert snapshot(tmp_path) == before and not _temps(tmp_path)
@@ -262,7 +262,7 @@ def test_a_folder_export_interrupted_leaves_only_whole_files(tmp_path: Path, mon
     def second_dies(target, data, *, force=False):
         calls.append(target)
         if len(calls) == 2:
-            _half_then_die(monkeypatch, X)
+            _half_then_die(monkeypatch, files)
         return real(target, data, force=force)
 
     monkeypatch.setattr(X, "write_atomic", second_dies)

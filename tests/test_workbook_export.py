@@ -11,9 +11,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from planner import files
 from planner.errors import PlannerError
 from planner.spec import default_spec
-from workbook import export as X
 from workbook.export import export_folder, export_plan, write_atomic
 from workbook.read import read_plan
 
@@ -62,7 +62,7 @@ def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(X.os, "fsync", boom)
+    monkeypatch.setattr(files.os, "fsync", boom)
     with pytest.raises(PlannerError, match="No space left on device"):
         write_atomic(tmp_path / "plan.xlsx", b"data")
     assert list(tmp_path.iterdir()) == []

@@ -46,6 +46,9 @@ EDITS: dict[str, tuple[str, dict[str, object]]] = {
                                           "tp_input": None, "pp_input": "auto", "budget_usd_month": None}),
     "edit-tp-as-text": ("gb200-auto", {"tp_input": "4", "ep_input": 4}),
     "edit-ep-auto": ("ep-given", {"ep_input": "auto", "gpu": "b200"}),
+    "edit-max-batch": ("engine-cap", {"max_batch_input": 300}),
+    "edit-max-batch-cleared": ("max-batch-given", {"max_batch_input": None, "engine": "sglang"}),
+    "edit-small-gpu-by-id": ("engine-cap", {"gpu": "a100-80gb-sxm"}),
     "edit-cannot-run": ("ep1-moe", {"model": "deepseek-v3", "gpu": "l4", "dtype": "bf16", "ep_input": None,
                                     "input_tokens": 60000, "output_tokens": 500, "ttft_slo_ms": 60000}),
 }
@@ -153,7 +156,7 @@ def test_results_equal_the_planner_after_recalculation(recalculated, name):
     if read is not None:  # the edit really reached the planner's spec
         _, edits = EDITS[name]
         fields = {"gpu": "accelerator", "tp_input": "tp", "pp_input": "pp", "ep_input": "ep",
-                  "usd_per_gpu_hour_input": "usd_per_gpu_hour"}
+                  "usd_per_gpu_hour_input": "usd_per_gpu_hour", "max_batch_input": "max_batch"}
         for key, value in edits.items():
             want = None if value == "auto" else int(value) if isinstance(value, str) and value.isdigit() else value
             assert getattr(read.spec, fields.get(key, key)) == want, key

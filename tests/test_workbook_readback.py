@@ -69,6 +69,10 @@ def test_hand_edited_inputs_are_read(tmp_path):
     _set(path, pp_input=" auto ", ep_input="1")
     back = read_plan(path)
     assert (back.pp, back.ep) == (None, 1)
+    _set(path, max_batch_input=64.0)
+    assert read_plan(path).max_batch == 64
+    _set(path, max_batch_input=" ")
+    assert read_plan(path).max_batch is None
 
 
 def test_a_hand_added_accelerator_row_is_read_into_a_catalogue(tmp_path):
@@ -103,6 +107,9 @@ def test_a_hand_added_accelerator_row_is_read_into_a_catalogue(tmp_path):
         ({"tp_input": "four"}, r"tp\) must be 'auto' or a whole number"),
         ({"pp_input": "two"}, r"\(pp\) must be 'auto' or a whole number of stages, got 'two'"),
         ({"ep_input": 1.5}, r"\(ep\) must be a whole number of GPUs, got 1.5"),
+        ({"max_batch_input": "lots"}, r"\(max_batch\) must be a number of sequences, got the text 'lots'"),
+        ({"max_batch_input": 0}, r"max_batch: Input should be greater than or equal to 1"),
+        ({"max_batch_input": 1.5}, r"\(max_batch\) must be a whole number of sequences, got 1.5"),
         ({"pp_input": 0}, r"pp: Input should be greater than or equal to 1"),
         ({"model": None}, r"model\) is empty"),
         ({"dtype": "fp7"}, r"unknown dtype 'fp7'"),

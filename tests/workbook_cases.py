@@ -1,7 +1,8 @@
 """Specs and helpers shared by the plan-workbook tests: a spread over every accelerator family, dense / MoE / MLA /
-sliding-window models, each of the five walls binding by each of the six rules (see planner/walls.py), layouts left
-to auto (tp, pp and ep), given, spanning hosts with pipeline stages, with expert parallelism, and plans that cannot
-run (nothing fits, nothing meets the SLOs)."""
+sliding-window models, each of the five walls binding by each of the seven rules (see planner/walls.py), layouts
+left to auto (tp, pp and ep), given, spanning hosts with pipeline stages, with expert parallelism, engine batch caps
+(the engines' defaults, a max_batch in the spec, a small GPU's), several prompts prefilled together per decode step,
+and plans that cannot run (nothing fits, nothing meets the SLOs)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ CASES: dict[str, dict[str, Any]] = {
     "weights-dont-fit": dict(model="llama-3.1-405b", accelerator="a100-40gb-sxm", dtype="bf16", tp=2),
     "kv-capped": dict(model="llama-3.1-70b", accelerator="h100-sxm", dtype="fp8", tp=2, input_tokens=32000,
                       output_tokens=2000, tpot_slo_ms=200, ttft_slo_ms=60000),
-    # memory bandwidth: a tight TPOT on a dense model (batch 1 misses it) / a small MoE at high traffic
+    # memory bandwidth: a tight TPOT on a dense model (batch 1 misses it)
     "tight-tpot-dense": dict(model="llama-3.1-70b", accelerator="a100-80gb-sxm", dtype="bf16", tp=4, tpot_slo_ms=10),
+    # compute: a small MoE at high traffic (the TPOT SLO caps the batch)
     "hopper-nvl-moe": dict(model="gpt-oss-20b", accelerator="h100-nvl", dtype="fp8", qps=50, tpot_slo_ms=20,
                            engine="vllm"),
     # compute: long prompts with a tight TTFT
@@ -65,6 +67,20 @@ CASES: dict[str, dict[str, Any]] = {
     "nothing-fits": dict(model="deepseek-v3", accelerator="l4", dtype="bf16", input_tokens=60000, output_tokens=500,
                          ttft_slo_ms=60000, qps=1),
     "auto-nearest-miss": dict(model="llama-3.1-70b", accelerator="a100-80gb-sxm", dtype="bf16", tpot_slo_ms=6),
+    # the engine's batch cap (rule 7): vLLM's default 1,024 on an H100 (compute, 4 prompts prefilled per step), a
+    # max_batch in the spec (memory bandwidth); vLLM on a small GPU (cap 256, token budget 2,048) at pp = 4, where
+    # the KV cache binds and the next wall is read with the relaxed memory's larger default cap
+    "engine-cap": dict(model="llama-3.1-8b", accelerator="h100-sxm", dtype="fp8", kv_dtype="fp8", engine="vllm",
+                       qps=200, input_tokens=256, output_tokens=256, ttft_slo_ms=5000, tpot_slo_ms=200),
+    "max-batch-given": dict(model="llama-3.1-8b", accelerator="h100-sxm", dtype="fp8", kv_dtype="fp8", engine="vllm",
+                            qps=200, input_tokens=256, output_tokens=256, ttft_slo_ms=5000, tpot_slo_ms=200,
+                            max_batch=64),
+    "vllm-small-gpu": dict(model="llama-3.1-8b", accelerator="l40s", dtype="bf16", engine="vllm", tp=1, qps=50,
+                           input_tokens=4096, output_tokens=1024, ttft_slo_ms=20000, tpot_slo_ms=300),
+    # short outputs at a large batch: B / output_tokens = 16.6 prompts arrive per step, prefilled together up to the
+    # token budget (8,192 / 512 = 16)
+    "prompts-per-step": dict(model="llama-3.1-8b", accelerator="h200-sxm", dtype="fp8", kv_dtype="fp8", qps=100,
+                             input_tokens=512, output_tokens=32, ttft_slo_ms=3000, tpot_slo_ms=100),
     "text-inputs": dict(model="qwen2.5-7b", accelerator="a100-80gb-sxm", name="=HYPERLINK(\"x\")",
                         notes="+1 -2 @SUM(A1) =cmd|' /C calc'!A0", accelerators=["h100-sxm", "b200"],
                         dtypes=["fp8", "bf16"]),
@@ -161,7 +177,7 @@ def roofline_expected(result: PlanResult, catalogue: Any = None) -> dict[str, An
     for b in batches:
         at = np.array([[b]])
         step, total, tpot, ttft = E.user_ms(rows, at)
-        busy = rows["pre_total_s"][0, 0] + s.output_tokens / b * float(total[0, 0])
+        busy = float(rows.prefill_share(at).total_s[0, 0]) + s.output_tokens / b * float(total[0, 0])
         used = memory_used_bytes(model, acc, b, s.input_tokens + s.output_tokens, s.dtype, result.tp, s.kv_dtype,
                                  result.pp)
         meets = tpot[0, 0] <= s.tpot_slo_ms and ttft[0, 0] <= s.ttft_slo_ms

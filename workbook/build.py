@@ -32,11 +32,11 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from planner import walls as W
 from planner.catalogue import Accelerator, Catalogue, Model, get_catalogue
-from planner.efficiency import BURST_REFERENCE_OUTPUT_TOKENS, serving_assumptions
+from planner.efficiency import BURST_REFERENCE_OUTPUT_TOKENS, DEFAULT_TOKEN_BUDGET, serving_assumptions
 from planner.errors import PlannerError, short
-from planner.plan import BATCH_SEARCH_LIMIT, PlanResult, evaluate
+from planner.plan import BATCH_SEARCH_LIMIT, UNCAPPED_BATCH, PlanResult, evaluate
 from planner.report import REQUIREMENT_FIELDS, RESULT_FIELDS
-from planner.roofline import ALLREDUCES_PER_LAYER, CROSSOVER_SEARCH_LIMIT
+from planner.roofline import ALLREDUCES_PER_LAYER, CROSSOVER_SEARCH_LIMIT, EXPECTED_MAX_OF_NORMALS
 from planner.spec import CONTROL_CHARACTERS, PlanSpec, default_spec
 from planner.topology import MAX_GPUS_PER_REPLICA, PP_CHOICES, TP_SLOTS
 from planner.units import ACTIVATION_BYTES, BYTES_PER_ELEMENT, COMPUTE_FALLBACK, DTYPES, HOURS_PER_MONTH, US_PER_S
@@ -75,6 +75,8 @@ LAYOUT_INPUTS = ("tp", "pp", "ep")
 
 EXTRA_INPUTS: tuple[tuple[str, str, str, str], ...] = (
     ("usd_per_gpu_hour", "usd_per_gpu_hour_input", "price override", "USD/GPU-hour; blank = catalogue price"),
+    ("max_batch", "max_batch_input", "engine batch cap (max_batch)",
+     "sequences per replica; blank = the engine's default"),
     ("accelerators", "search_accelerators", "candidate accelerators", "comma-separated ids (for searches)"),
     ("dtypes", "search_dtypes", "candidate dtypes", "comma-separated (for searches)"),
     ("notes", "plan_notes", "notes", "free text"),
@@ -390,11 +392,13 @@ def _fraction(d: str) -> Callable[[Any], Any]:
 EFF_COLUMNS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
     ("bandwidth_fraction", "bandwidth fraction", lambda e: e.bandwidth_fraction),
     *((f"compute_{d}", f"compute fraction {d}", _fraction(d)) for d in DTYPES),
-    ("prefill_compute_fraction", "prefill compute fraction (blank: decode's)", lambda e: e.prefill_compute_fraction),
+    ("prefill_compute_fraction", "prefill compute fraction, 16-bit (other dtypes: × their decode fraction ÷ the "
+     "16-bit one; blank: decode's)", lambda e: e.prefill_compute_fraction),
     ("expert_bandwidth_fraction", "routed-expert bandwidth fraction", lambda e: e.expert_bandwidth_fraction),
     ("expert_compute_fraction", "routed-expert compute fraction", lambda e: e.expert_compute_fraction),
     ("prefill_expert_compute_fraction", "routed-expert compute fraction, prefill",
      lambda e: e.prefill_expert_compute),
+    ("expert_overhead_us", "fixed cost per routed-expert GEMM (µs)", lambda e: _us(e.expert_overhead_s)),
     ("link_fraction", "link fraction", lambda e: e.link_fraction),
     ("scaleup_latency_us", "scale-up latency (µs)", lambda e: _us(e.scaleup_latency_s)),
     ("pcie_latency_us", "PCIe latency (µs)", lambda e: _us(e.pcie_latency_s)),
@@ -405,6 +409,7 @@ EFF_COLUMNS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
     ("burst_exponent", "TTFT burst β", lambda e: e.burst_exponent),
     ("burst_output_exponent", "TTFT burst δ", lambda e: e.burst_output_exponent),
     ("replicate_kv", "KV splits by head only", lambda e: e.replicate_kv),
+    ("calibration_rows", "calibrated on (measured rows; 0: defaults)", lambda e: e.calibration_rows),
 )
 """The Efficiency table: one row per (accelerator, engine), ``planner.efficiency.expected_efficiency`` resolved."""
 
@@ -491,6 +496,8 @@ def _assumptions_sheet(book: Book) -> None:
          "planner.roofline.ALLREDUCES_PER_LAYER (written into the network formulas)"),
         ("burst_reference_output_tokens", "output length the TTFT burst term is normalised to",
          BURST_REFERENCE_OUTPUT_TOKENS, "0", "planner.efficiency.BURST_REFERENCE_OUTPUT_TOKENS"),
+        ("uncapped_batch", "next wall: the engine's batch cap lifted to", UNCAPPED_BATCH, "#,##0",
+         "planner.plan.UNCAPPED_BATCH: the next wall where the engine's cap binds (rule 7)"),
         *((f"relaxation_{key}", f"next wall: relax {wall} by", W.RELAXATIONS[wall][0], "0.0",
            f"planner.walls.RELAXATIONS: {W.RELAXATIONS[wall][1]}") for wall, key in F.RELAXATION_KEYS.items()),
     ]
@@ -523,6 +530,22 @@ def _assumptions_sheet(book: Book) -> None:
              font=NOTE_FONT)
     row = last + 2
 
+    _section(book, ws, row, "Expert-parallel load (planner.roofline.EXPECTED_MAX_OF_NORMALS)", 10)
+    row += 1
+    _headers(book, ws, row, 1, ["ep groups n", "E[max of n standard normals]"])
+    first = row + 1
+    for i, z in enumerate(EXPECTED_MAX_OF_NORMALS):
+        book.put(ws, first + i, 1, 2**i)
+        book.put(ws, first + i, 2, z, fmt="0.0000")
+    last = first + len(EXPECTED_MAX_OF_NORMALS) - 1
+    book.name("expected_max_of_normals", ws, first, 2, last, 2)
+    book.put(ws, first, 10, "Under expert parallelism (ep > 1) a step waits for the busiest of the ep groups: "
+             "experts loaded per MoE layer x = t + z_ep · √(ep · t · (1 − t / E)), t the experts the tokens touch, "
+             "z_ep this column interpolated linearly in log2(ep) (planner.roofline.expert_load).", font=NOTE_FONT)
+    row = last + 2
+
+    row = _engine_table(book, ws, row)
+
     _section(book, ws, row, "The binding-wall rule (planner.walls)", 10)
     row += 1
     first = row
@@ -550,16 +573,67 @@ def _assumptions_sheet(book: Book) -> None:
         row += 1
     book.name("relaxation_walls", ws, first, 1, row - 1, 1)
     book.name("relaxation_texts", ws, first, 2, row - 1, 2)
+
+
+ENGINE_TABLE: tuple[tuple[str, str], ...] = (
+    ("max_sequences", "sequences at once (blank: no fixed cap)"),
+    ("small_max_sequences", "on a small GPU"),
+    ("max_batched_tokens", "prompt tokens per iteration"),
+    ("small_max_batched_tokens", "on a small GPU"),
+    ("small_below_gib", "small: under GiB"),
+)
+"""The engine table's number columns (defined names ``engine_cap_<key>``), then the small-GPU ids."""
+
+
+def _engine_defaults(engine: str) -> tuple[dict[str, Any], tuple[str, ...], str]:
+    """An engine's row of the engine table: ``serving.yaml``'s ``engine_batch_caps`` (an engine it leaves out: no
+    sequence cap, ``DEFAULT_TOKEN_BUDGET`` tokens, as ``planner.efficiency`` reads it), its small-GPU ids and source."""
+    cap = serving_assumptions().engine_batch_caps.get(engine)
+    if cap is None:
+        return ({"max_batched_tokens": DEFAULT_TOKEN_BUDGET}, (),
+                f"no entry in serving.yaml's engine_batch_caps: no sequence cap, {DEFAULT_TOKEN_BUDGET:,} tokens "
+                f"(planner.efficiency.DEFAULT_TOKEN_BUDGET)")
+    if len(cap.small_gpu_ids) > F.ENGINE_SMALL_ID_SLOTS:
+        raise PlannerError(f"serving.yaml's engine_batch_caps.{engine} lists {len(cap.small_gpu_ids)} small-GPU ids; "
+                           f"a plan workbook holds {F.ENGINE_SMALL_ID_SLOTS} (workbook/formulas.py "
+                           f"ENGINE_SMALL_ID_SLOTS)")
+    values = {"max_sequences": cap.max_sequences, "small_max_sequences": cap.small_gpu_max_sequences,
+              "max_batched_tokens": cap.max_batched_tokens,
+              "small_max_batched_tokens": cap.small_gpu_max_batched_tokens,
+              "small_below_gib": cap.small_gpu_below_gib}
+    return values, cap.small_gpu_ids, cap.source
+
+
+def _engine_table(book: Book, ws: Worksheet, row: int) -> int:
+    """Each serving engine's default batch cap and token budget (``planner.efficiency.engine_max_sequences``,
+    ``engine_token_budget``): the cap a plan runs under unless max_batch is given, and how many arriving prompts one
+    iteration prefills together."""
+    from planner.efficiency import ENGINES
+
+    _section(book, ws, row, "Serving engines' defaults (serving.yaml engine_batch_caps): sequences a replica runs at "
+             "once, prompt tokens per iteration", 10)
     row += 1
-    _section(book, ws, row, "What to change next, per binding wall", 10)
-    row += 1
-    first = row
-    for wall, text in F.ADVICE_TEXTS.items():
-        book.put(ws, row, 1, wall)
-        book.put(ws, row, 2, text)
-        row += 1
-    book.name("advice_walls", ws, first, 1, row - 1, 1)
-    book.name("advice_texts", ws, first, 2, row - 1, 2)
+    ids = F.ENGINE_SMALL_ID_SLOTS
+    _headers(book, ws, row, 1, ["engine", *(h for _, h in ENGINE_TABLE), *(["small: id contains"] * ids)])
+    ws.row_dimensions[row].height = 30
+    first = row + 1
+    for i, engine in enumerate(ENGINES):
+        r = first + i
+        values, small_ids, source = _engine_defaults(engine)
+        book.put(ws, r, 1, engine)
+        for j, (key, _) in enumerate(ENGINE_TABLE):
+            if values.get(key) is not None:
+                book.put(ws, r, 2 + j, values[key], fmt="#,##0")
+        for j, ident in enumerate(small_ids):
+            book.put(ws, r, 2 + len(ENGINE_TABLE) + j, ident)
+        book.put(ws, r, 10, source, font=NOTE_FONT)
+    last = first + len(ENGINES) - 1
+    book.name("engine_cap_engines", ws, first, 1, last, 1)
+    for j, (key, _) in enumerate(ENGINE_TABLE):
+        book.name(f"engine_cap_{key}", ws, first, 2 + j, last, 2 + j)
+    c = 2 + len(ENGINE_TABLE)
+    book.name("engine_cap_small_ids", ws, first, c, last, c + ids - 1)
+    return last + 2
 
 
 # ------------------------------------------------------------------------------------------------------ workings
@@ -699,8 +773,9 @@ def _search_sheet(book: Book) -> None:
     # the candidates
     _section(book, ws, SEARCH_TABLE_SECTION, f"Candidates: {topology_text()}", 12)
     book.put(ws, SEARCH_TABLE_SECTION + 1, 1, "Each row: the layout's rates, the decode step's coefficients "
-             "(planner.evaluator._decode_coefficients: step = max(m0 + m1·b + me·touched(b), c1·b) + n0 + n1·b + "
-             "overheads), its prefill, the largest microbatch that fits, the SLO batch digit by digit, and its "
+             "(planner.evaluator._decode_coefficients: step = max(m0 + m1·b + me·x(b), c1·b) + n0 + n1·b + "
+             "overheads; x(b) the experts loaded per MoE layer at the busiest ep group, roofline.expert_load), "
+             "its prefill, the largest microbatch that fits, the SLO batch digit by digit, and its "
              "cost and times at the operating batch; then the ranking keys.", font=NOTE_FONT)
     columns = F.CANDIDATE_COLUMNS
     keys = [c.key for c in columns]
@@ -819,7 +894,8 @@ TOPOLOGY_ROWS: tuple[tuple[str, str, str], ...] = (
     ("ep", "expert parallel in use (ep)", "GPUs"),
 )
 
-RESULT_FORMATS: dict[str, str] = {"kv_gb_per_sequence_per_gpu": "0.0000", "gpus_per_replica": "0"}
+RESULT_FORMATS: dict[str, str] = {"kv_gb_per_sequence_per_gpu": "0.0000", "gpus_per_replica": "0",
+                                  "calibration_rows": "#,##0"}
 """Number formats of results whose unit's format does not suit them."""
 
 RESULT_NOTES: dict[str, str] = {
@@ -827,6 +903,8 @@ RESULT_NOTES: dict[str, str] = {
     "prefill_floor_ms": "strict: the LM head for the last token only, perfect overlap, at the plan's tp",
     "crossover_batch": "smallest batch at which decode is compute-bound at catalogue peaks",
     "max_batch_memory": "per replica: pp microbatches in flight",
+    "max_batch_engine": "per replica: max_batch, else the engine's default (Assumptions); n/a: no fixed cap",
+    "calibration_rows": "of this accelerator (or its family) on this engine; 0: default efficiencies",
 }
 """Notes beside a few results on the Plan sheet."""
 
@@ -914,7 +992,7 @@ def _plan_sheet(book: Book, spec: PlanSpec, result: PlanResult) -> None:
     ws.conditional_formatting.add(f"A{first_wall}:C{row - 1}",
                                   FormulaRule(formula=[f"$A{first_wall}=binding_wall"], fill=BIND_FILL, font=BIND_FONT))
     row += 1
-    for key, label in (("binding_wall", "binding wall"), ("binding_rule", "rule (planner.walls, 1-6)"),
+    for key, label in (("binding_wall", "binding wall"), ("binding_rule", "rule (planner.walls, 1-7)"),
                        ("binding_reason", "why"), ("next_wall", "next wall (the binding one relaxed)"),
                        ("advice", "change next"), ("feasible", "feasible (serves the traffic within budget)")):
         book.put(ws, row, 1, label, font=HEADER_FONT)
@@ -928,8 +1006,9 @@ def _plan_sheet(book: Book, spec: PlanSpec, result: PlanResult) -> None:
             ws.cell(row, 2).alignment = WRAP
             ws.row_dimensions[row].height = 30
         if key == "next_wall":
-            book.formula(ws, row, 4, "\"after \"&INDEX(relaxation_texts,MATCH(binding_wall,relaxation_walls,0))"
-                         "&\" at the same layout\"", font=NOTE_FONT)
+            book.formula(ws, row, 4, "\"after \"&IF(binding_rule=7,\"lifting the engine's batch cap\","
+                         "INDEX(relaxation_texts,MATCH(binding_wall,relaxation_walls,0)))&\" at the same layout\"",
+                         font=NOTE_FONT)
         row += 1
     row += 1
     _section(book, ws, row, "6 · Step-time split (where a replica's busy time goes; shown apart from the walls)", 4)
@@ -1029,6 +1108,10 @@ def _validations(ws: Worksheet) -> dict[str, DataValidation]:
                                                error="USD per month above 0, or blank for no budget")),
         "usd_per_gpu_hour": add(DataValidation(**positive, allow_blank=True,
                                                error="USD per GPU-hour above 0, or blank for the catalogue price")),
+        "max_batch": add(DataValidation(type="whole", operator="between", formula1="1",
+                                        formula2=str(UNCAPPED_BATCH), allow_blank=True,
+                                        error=f"a whole number of sequences, 1 to {UNCAPPED_BATCH:,}, or blank for "
+                                              f"the engine's default")),
     }
     return out
 
@@ -1179,7 +1262,13 @@ def _about_sheet(book: Book, spec: PlanSpec, result: PlanResult, cat: Catalogue)
                              "meets both SLOs (ties: fewer GPUs, then lower TPOT); else the nearest that fits; else "
                              "the layout with the most GPUs per replica. A number restricts the candidates."),
         ("next wall", "The wall that binds once the binding wall is relaxed (2x memory, 1.5x bandwidth, 1.5x FLOP/s, "
-                      "2x links and NIC, no budget), at the same layout: the relaxed row of the Search sheet."),
+                      "2x links and NIC, no budget; where the engine's batch cap binds, the cap lifted), at the same "
+                      "layout: the relaxed row of the Search sheet."),
+        ("engine batch cap", "A replica runs at most max_batch sequences at once (blank: the serving engine's "
+                             "default on this GPU, from the engine table on the Assumptions sheet). The prompts that "
+                             "arrive per decode step (batch ÷ output tokens, at most the engine's token budget ÷ the "
+                             "prompt) are prefilled together: each request's share of that prefill is in its TPOT "
+                             "and in the replica's busy time."),
         ("defined names", "Every input and result is a workbook-level name (e.g. model, gpu, dtype, tp, pp, ep, qps, "
                           "ttft_slo_ms, decode_floor_ms, binding_wall, next_wall); use them in your own formulas."),
         ("efficiency sources", cat.efficiency(result.accelerator.id).source),
@@ -1227,6 +1316,20 @@ class Built:
         return cache.inject(buf.getvalue(), self.values)
 
 
+def _print_wide(ws: Worksheet) -> None:
+    """Sheets without a page layout of their own (the reference tables, the Search sheet's candidate table) print
+    landscape, one page wide, as many pages down as they need: a whole plan prints in a few pages, not one page per
+    strip of columns."""
+    props = ws.sheet_properties.pageSetUpPr
+    if props is not None and props.fitToPage:
+        return
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+
+
 def build(spec: PlanSpec, catalogue: Catalogue | None = None) -> Built:
     """Lay out the plan workbook for ``spec`` and compute its formulas. Bad input raises ``PlannerError`` (from the
     planner, before anything is built)."""
@@ -1245,6 +1348,8 @@ def build(spec: PlanSpec, catalogue: Catalogue | None = None) -> Built:
     _plan_sheet(book, spec, result)
     _roofline_sheet(book)
     _about_sheet(book, spec, result, cat)
+    for ws in wb.worksheets:
+        _print_wide(ws)
     wb.active = 0
     wb.properties.creator = "whichwall"
     wb.properties.title = f"whichwall plan: {spec.name}"

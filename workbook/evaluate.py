@@ -697,6 +697,21 @@ def _istext(ev: Evaluator, args: tuple) -> Any:
     return isinstance(ev._scalar(args[0]), str)
 
 
+def _find(ev: Evaluator, args: tuple) -> Any:
+    """FIND(text, within[, start]): the 1-based position of ``text`` in ``within`` at or after ``start``,
+    case-sensitive; #VALUE! where it is not there."""
+    needle, hay = ev._scalar(args[0]), ev._scalar(args[1])
+    start = _num(ev._scalar(args[2])) if len(args) > 2 else 1.0
+    for v in (needle, hay, start):
+        if isinstance(v, XLError):
+            return v
+    assert isinstance(start, float)
+    if start < 1 or start > len(_text(hay)) + 1:
+        return VALUE
+    i = _text(hay).find(_text(needle), int(start) - 1)
+    return VALUE if i < 0 else float(i + 1)
+
+
 def _value(ev: Evaluator, args: tuple) -> Any:
     v = ev._scalar(args[0])
     if isinstance(v, XLError):
@@ -723,6 +738,7 @@ FUNCTIONS: dict[str, Callable[[Evaluator, tuple], Any]] = {
     "LN": _unary(math.log, lambda x: x > 0),
     "LOG10": _unary(math.log10, lambda x: x > 0),
     "EXP": _unary(math.exp),
+    "FIND": _find,
     "INDEX": _index,
     "MATCH": _match,
     "MOD": _mod,

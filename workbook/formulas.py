@@ -8,23 +8,32 @@ exported plans in LibreOffice and compare every result with the planner, so a ch
 mirrored here fails a test.
 
 Only functions every spreadsheet has are used, the Excel 2010 set: ``FUNCTIONS_USED`` — AND, CEILING, COUNT, COUNTA,
-EXP, IF, INDEX, INT, ISNUMBER, LN, MATCH, MAX, MIN, MOD, NA, NOT, OFFSET, OR, VALUE (OFFSET and COUNTA only in the
-defined names that feed the drop-down lists). No XLOOKUP, LET, LAMBDA, MINIFS/MAXIFS, dynamic arrays, array
-formulas or structured references. "n/a" (text) stands where the planner has None.
+EXP, FIND, IF, INDEX, INT, ISNUMBER, LN, MATCH, MAX, MIN, MOD, NA, NOT, OFFSET, OR, VALUE (OFFSET and COUNTA only in
+the defined names that feed the drop-down lists; FIND only in the engine's small-GPU test, an id within the
+accelerator's). No XLOOKUP, LET, LAMBDA, MINIFS/MAXIFS, dynamic arrays, array formulas or structured references.
+"n/a" (text) stands where the planner has None.
 
 Mirrors, with the planner function each one follows:
 
 - ``step_time``: ``planner.roofline.step_time`` (the floors' steps, with ``StepTime.overlap``); fragments
-  ``attended``, ``kv_per_sequence``, ``experts_touched``, ``step_weight_bytes``, ``gathered_embedding_bytes``,
-  ``matmul_flops``, ``decode_attention_flops``: the ``planner.roofline`` functions of the same names;
+  ``attended``, ``kv_per_sequence``, ``experts_touched``, ``expert_load``, ``step_weight_bytes``,
+  ``gathered_embedding_bytes``, ``matmul_flops``, ``decode_attention_flops``: the ``planner.roofline`` functions of
+  the same names;
 - ``candidate_row``: one row of ``planner.evaluator.build`` and ``operate`` per layout (tp, pp, ep) that
   ``planner.topology.layouts`` allows: the decode step's affine coefficients (``_decode_coefficients``), pipeline
-  hops and expert all-to-alls (``extra_network_s``, ``hop_link``), the prefill, the largest batch that fits, the
-  SLO batch (``slo_batches``, 17 steps, one per binary digit of the batch) and the operating batch; its cost and
-  times at that batch (``metrics``) and the ranking keys of ``planner.plan.best_index``;
+  hops and expert all-to-alls (``extra_network_s``, ``hop_link``), the prefill of one prompt and what a second
+  prompt prefilled with it adds (``batched_prefill_inputs``: the ``pk_`` slopes), the largest batch that fits, the
+  engine's batch cap (``batch_cap`` ÷ pp), the SLO batch (``slo_batches``, 17 steps, one per binary digit of the
+  batch) and the operating batch min(fits, SLO, cap); its cost and times at that batch (``metrics``) and the
+  ranking keys of ``planner.plan.best_index``. Each request's prefill share (``Rows.prefill_share``: k prompts
+  prefilled together, ``serving.prompts_per_iteration``) is in its TPOT and busy time;
 - ``OPERATING``: ``planner.evaluator.metrics`` of the chosen row (utilizations, step-time split, the binding rule
   and wall of ``planner.walls``), twice: for the plan, and for the same layout with the binding wall relaxed by
-  ``planner.walls.RELAXATIONS`` (``planner.plan._next_wall``), whose wall is the next wall;
+  ``planner.walls.RELAXATIONS`` or, where the engine's cap binds (rule 7), with the cap lifted
+  (``planner.plan._next_wall``), whose wall is the next wall;
+- ``rate_quantities``' ``batch_cap`` and ``token_budget``: ``planner.evaluator.batch_cap`` and
+  ``planner.efficiency.engine_max_sequences`` / ``engine_token_budget`` (the Assumptions sheet's engine table, from
+  ``serving.yaml``'s ``engine_batch_caps``), on the side's memory per GPU;
 - ``RESULT_FORMULAS``: ``planner.plan._result`` (values, with n/a where it has None);
 - the crossover batch is ``planner.roofline.crossover_batch``'s bisection unrolled, one row per step;
 - ``sweep_row``, ``ROOF_POINTS``, ``PREFILL_POINT``: the Roofline sheet (``planner.evaluator.decode`` of the plan's
@@ -45,14 +54,15 @@ from dataclasses import dataclass
 from planner import topology
 from planner import walls as W
 from planner.evaluator import BATCH_SEARCH_LIMIT
-from planner.roofline import ALLREDUCES_PER_LAYER, CROSSOVER_SEARCH_LIMIT
+from planner.plan import FASTER_COMPUTE_FORMATS, NARROWER
+from planner.roofline import ALLREDUCES_PER_LAYER, CROSSOVER_SEARCH_LIMIT, EXPECTED_MAX_OF_NORMALS
 from planner.units import ACTIVATION_BYTES, GB, MS_PER_S, TB, TERA, US_PER_S
 
 NA_TEXT = "n/a"
 """What a cell shows where the planner's value is None."""
 
 FUNCTIONS_USED: tuple[str, ...] = (
-    "AND", "CEILING", "COUNT", "COUNTA", "EXP", "IF", "INDEX", "INT", "ISNUMBER", "LN", "MATCH", "MAX",
+    "AND", "CEILING", "COUNT", "COUNTA", "EXP", "FIND", "IF", "INDEX", "INT", "ISNUMBER", "LN", "MATCH", "MAX",
     "MIN", "MOD", "NA", "NOT", "OFFSET", "OR", "VALUE",
 )
 """Every spreadsheet function a plan workbook uses (cells, defined names, validations, conditional formats); the
@@ -64,7 +74,8 @@ REPLICA_TOLERANCE = topology.REPLICA_TOLERANCE
 SLO_BITS: tuple[int, ...] = tuple(2**i for i in reversed(range(BATCH_SEARCH_LIMIT.bit_length())))
 """The steps of the SLO-batch search: the binary digits of a batch up to ``BATCH_SEARCH_LIMIT`` (2^16 … 1, 17 of
 them). Each step keeps its digit where the batch with it still meets both SLOs: the largest batch meeting them,
-as ``planner.evaluator.bisect`` finds it (both times grow with the batch, so both searches find the same batch)."""
+as ``planner.evaluator.bisect`` finds it (both times grow with the batch, so both searches find the same batch),
+then at most ``BATCH_SEARCH_LIMIT`` (the digits may sum past it only where the limit itself meets the SLOs)."""
 
 CROSSOVER_LADDER_STEPS = math.ceil(math.log2(CROSSOVER_SEARCH_LIMIT - 1)) + 1
 """Rows of the unrolled crossover-batch bisection over [1, CROSSOVER_SEARCH_LIMIT]."""
@@ -75,6 +86,9 @@ EP_CHOICES = (1, 2)
 
 CANDIDATES = topology.TP_SLOTS * len(PP_CHOICES) * len(EP_CHOICES)
 """Rows of the candidate table: one per (tp slot, pp choice, ep choice), in ``planner.topology.layouts``' order."""
+
+ENGINE_SMALL_ID_SLOTS = 2
+"""Columns of the engine table for ``small_gpu_ids`` (ids an engine treats as small GPUs whatever their memory)."""
 
 TP_HELPER_ROWS = topology.MAX_GPUS_PER_REPLICA
 """Rows of the table of tensor-parallel sizes (n = 1 … 64) the tp slots are read from."""
@@ -123,6 +137,33 @@ def experts_touched(tokens: str) -> str:
     return f"IF(experts_all,m_experts,m_experts*(1-EXP({tokens}*experts_log_miss)))"
 
 
+def expected_max_of_normals(ep: str) -> str:
+    """``planner.roofline.expert_load``'s z_ep: ``EXPECTED_MAX_OF_NORMALS`` (the named column
+    ``expected_max_of_normals``, n = 1, 2, 4, …, 128) interpolated linearly in log2(ep), as ``np.interp`` does
+    (clamped at both ends)."""
+    x = f"MIN(LN(MAX({ep},1))/LN(2),{len(EXPECTED_MAX_OF_NORMALS) - 1})"
+    lo = f"INDEX(expected_max_of_normals,INT({x})+1)"
+    hi = f"INDEX(expected_max_of_normals,MIN(INT({x})+2,{len(EXPECTED_MAX_OF_NORMALS)}))"
+    return f"{lo}+({x}-INT({x}))*({hi}-{lo})"
+
+
+MISS_AS_LOG_BELOW = 2e-13
+"""Where 1 − t/E (the share of experts a step misses) is below this, ``expert_load`` takes it as −ln(t/E): the two
+agree to 1e-13 there (−ln(1 − r) = r + r²/2 + …), and spreadsheets round a difference of two numbers within 2^-48
+of each other to 0 (LibreOffice's approxSub), which the square root would magnify to ~1e-9 of the load."""
+
+
+def expert_load(tokens: str, ep: str, z: str) -> str:
+    """``planner.roofline.expert_load``: routed experts per MoE layer at the busiest of ``ep`` expert-parallel
+    groups (× ep): t + z_ep · √(ep · t · (1 − t / E)), t = ``experts_touched(tokens)``, ``z`` the cell holding
+    ``expected_max_of_normals(ep)``; t for a dense model (E = 0) or ep = 1 (z = 0). 1 − t/E within
+    ``MISS_AS_LOG_BELOW`` of 0 is written −ln(t/E)."""
+    t = experts_touched(tokens)
+    share = f"{t}/MAX(m_experts,1)"
+    miss = f"IF({share}>{num(1 - MISS_AS_LOG_BELOW)},-LN({share}),1-{share})"
+    return f"({t}+{z}*MAX({ep}*{t}*{miss},0)^0.5)"
+
+
 def step_weight_bytes(tokens: str) -> str:
     """``planner.roofline.step_weight_bytes``: weight bytes a step over ``tokens`` tokens reads."""
     return f"(m_always_read_params+m_moe_layers*{experts_touched(tokens)}*m_expert_params)*weight_dtype_bytes"
@@ -136,6 +177,12 @@ def routed_expert_bytes(tokens: str) -> str:
 def routed_expert_flops(tokens: str) -> str:
     """``planner.roofline.routed_expert_flops``: 2 · tokens · MoE layers · k · params per expert."""
     return f"2*{tokens}*m_moe_layers*m_experts_per_token*m_expert_params"
+
+
+def prompt_expert_load_bytes(load: str) -> str:
+    """``planner.roofline._experts``' bytes: MoE layers · ``load`` experts · params per expert · bytes (the routed
+    experts a prefill reads at the busiest group's load, × ep)."""
+    return f"m_moe_layers*{load}*m_expert_params*weight_dtype_bytes"
 
 
 def gathered_embedding_bytes(tokens: str) -> str:
@@ -193,6 +240,14 @@ def compute_fraction(cdtype: str) -> str:
     return f"INDEX(eff_compute_columns,eff_row,MATCH({cdtype},eff_compute_dtypes,0))"
 
 
+def prefill_compute_fraction(decode_fraction: str) -> str:
+    """``Efficiency.prefill_compute``: the (16-bit) prefill fraction × ``decode_fraction`` ÷ the 16-bit decode
+    fraction (1 where that is 0), at most 1; ``decode_fraction`` where no prefill fraction was fitted."""
+    pre = efficiency("prefill_compute_fraction")
+    ratio = f"IF(eff_compute_fraction_16bit>0,{decode_fraction}/eff_compute_fraction_16bit,1)"
+    return f"IF({pre}=\"\",{decode_fraction},MIN(1,{pre}*{ratio}))"
+
+
 def burst(batch: str) -> str:
     """``planner.serving.aggregated_times``' burst term at a batch B ≥ 1: a · (B − 1)^β · (1024 / output_tokens)^δ
     (the last factor is ``burst_scale``), 0 at B = 1."""
@@ -200,13 +255,48 @@ def burst(batch: str) -> str:
 
 
 def user_tpot_ms(decode_s: str, batch: str, prefill_s: str) -> str:
-    """``planner.serving.aggregated_times``: TPOT = t_d + (B / output_tokens) · t_p, in ms."""
+    """``planner.serving.aggregated_times``: TPOT = t_d + (B / output_tokens) · t_k, in ms (``prefill_s``: t_k, each
+    request's prefill share at B; t_p, one prompt's prefill, at B ≤ output_tokens where k = 1)."""
     return f"({decode_s}+{batch}/output_tokens*{prefill_s})*{MS}"
 
 
-def user_ttft_ms(batch: str, prefill_s: str) -> str:
-    """``planner.serving.aggregated_times``: TTFT = o_r + t_p · (1 + burst(B)), in ms."""
-    return f"(eff_request_overhead_s+{prefill_s}*(1+{burst(batch)}))*{MS}"
+def user_ttft_ms(decode_s: str, batch: str, prefill_s: str) -> str:
+    """``planner.serving.aggregated_times``: TTFT = o_r + t_d + t_p · (1 + burst(B)), in ms (t_d: the decode step
+    of the B sequences in flight that the prompt's iteration also runs)."""
+    return f"(eff_request_overhead_s+{decode_s}+{prefill_s}*(1+{burst(batch)}))*{MS}"
+
+
+def prompts_per_iteration(batch: str, k_max: str) -> str:
+    """``planner.serving.prompts_per_iteration``: k = clip(B / output_tokens, 1, k_max), the prompts prefilled
+    together per decode step (``k_max``: the engine's token budget ÷ the prompt tokens, at least 1 already)."""
+    return f"MIN(MAX({batch}/output_tokens,1),{k_max})"
+
+
+def share_part(one: str, slope: str, k: str) -> str:
+    """``planner.evaluator.Rows.prefill_share``: one part of each prompt's share of an iteration prefilling ``k``
+    prompts, (part of one prompt + (k − 1) · what each more prompt adds) / k, written as the planner does: the slope
+    plus what one prompt adds beyond it, over k."""
+    return f"({slope}+({one}-{slope})/{k})"
+
+
+def share_total(o: Callable[[str], str], k: str) -> str:
+    """``Rows.prefill_share(b).total_s`` at ``k`` prompts per iteration: max(memory, compute) + network + overhead of
+    the shared parts (``o(key)``: the side's ``pre_*`` and ``pk_*`` names; a second prompt's compute equals the
+    first's exactly, twice the FLOPs at the same rates, so ``pre_compute_s`` is its own slope)."""
+    m, c = share_part(o("pre_memory_s"), o("pk_memory_s"), k), share_part(o("pre_compute_s"), o("pre_compute_s"), k)
+    n = share_part(o("pre_network_s"), o("pk_network_s"), k)
+    return f"(MAX({m},{c})+{n}+{share_part('prefill_overhead_s', 'pk_overhead_s', k)})"
+
+
+def candidate_share_s(c: Callable[[str], str], batch: str, k_max: str) -> str:
+    """``share_total`` in the candidate table (the SLO search and the operating batch), as
+    ``Rows.prefill_share_s`` sums it, k twice: memory pk_m + (pre_m − pk_m) / k, compute pre_c (a second prompt's
+    compute is the first's), network and overheads together pk_n + sequence overhead + (pre_n − pk_n + step
+    overhead) / k (its ``pk_fixed_s``, ``pd_fixed_s``; the same sums to the last bits)."""
+    k = prompts_per_iteration(batch, k_max)
+    pm, pc, pn, km, kn = (c(x) for x in ("pre_memory_s", "pre_compute_s", "pre_network_s", "pk_memory_s",
+                                         "pk_network_s"))
+    return f"(MAX({km}+({pm}-{km})/{k},{pc})+{kn}+sequence_overhead_s+({pn}-{kn}+step_overhead_s)/{k})"
 
 
 def dominant(memory: str, compute: str, network: str) -> str:
@@ -244,8 +334,9 @@ def extra_network_s(tokens: str, tp: str, pp: str, ep: str, link: str, latency: 
 
 
 def decode_memory_s(c: Callable[[str], str], batch: str) -> str:
-    """``planner.evaluator.decode``: memory = m0 + m1·b + me·touched(b)."""
-    return f"{c('m0')}+{c('m1')}*{batch}+{c('me')}*{experts_touched(batch)}"
+    """``planner.evaluator.decode``: memory = m0 + m1·b + me·x(b), x = ``expert_load`` at the layout's ep
+    (``c('ep')``, its z_ep ``c('ep_z')``)."""
+    return f"{c('m0')}+{c('m1')}*{batch}+{c('me')}*{expert_load(batch, c('ep'), c('ep_z'))}"
 
 
 def decode_total_s(c: Callable[[str], str], batch: str) -> str:
@@ -260,10 +351,12 @@ def decode_total_bisect_s(c: Callable[[str], str], batch: str) -> str:
     return f"MAX({decode_memory_s(c, batch)},{c('c1')}*{batch})+{c('n0o')}+{c('n1o')}*{batch}"
 
 
-def meets_slos(c: Callable[[str], str], batch: str) -> str:
-    """``planner.evaluator.slo_batches``' test: a user's TPOT and TTFT at ``batch`` are within both SLOs."""
-    tpot = user_tpot_ms(decode_total_bisect_s(c, batch), batch, c("pre_total_s"))
-    return f"AND({tpot}<=tpot_slo_ms,{user_ttft_ms(batch, c('pre_total_s'))}<=ttft_slo_ms)"
+def meets_slos(c: Callable[[str], str], batch: str, step: str, k_max: str) -> str:
+    """``planner.evaluator.slo_batches``' test: a user's TPOT (with each request's prefill share at ``batch``,
+    ``candidate_share_s``) and TTFT at ``batch``, both with the decode step ``step`` at that batch
+    (``decode_total_bisect_s``), are within both SLOs."""
+    tpot = user_tpot_ms(step, batch, candidate_share_s(c, batch, k_max))
+    return f"AND({tpot}<=tpot_slo_ms,{user_ttft_ms(step, batch, c('pre_total_s'))}<=ttft_slo_ms)"
 
 
 def replicas(qps_per_replica: str) -> str:
@@ -348,9 +441,11 @@ RELAXABLE: tuple[str, ...] = (
     "memory_bytes", "usable_bytes", "bandwidth_bytes_per_s", "exp_bandwidth", "peak_flops", "attention_peak_flops",
     "exp_peak_flops", "exp_attention_peak_flops", "exp_prefill_peak_flops", "exp_prefill_attention_peak_flops",
     "scaleup_link_bandwidth", "pcie_link_bandwidth", "nic_bytes_per_s", "nic_link_bandwidth", "budget_cap",
+    "engine_small", "batch_cap", "token_budget", "k_max",
 )
-"""The rates ``planner.plan.relaxed_accelerator`` (and, for the budget, ``_next_wall``) changes: each is a named
-cell for the plan and one (``rx_<name>``) for the plan's layout with its binding wall relaxed."""
+"""The rates ``planner.plan.relaxed_accelerator`` (and, for the budget and the engine's cap, ``_next_wall``)
+changes: each is a named cell for the plan and one (``rx_<name>``) for the plan's layout with its binding wall
+relaxed (the engine's defaults follow the relaxed memory per GPU, as the planner's do)."""
 
 
 @dataclass(frozen=True)
@@ -389,6 +484,8 @@ def rate_quantities(s: Side) -> list[Quantity]:
            else f"IF(a_scaleout_gbs>0,a_scaleout_gbs,scaleout_default_gbs)*{num(GB)}")
     budget = ("IF(AND(ISNUMBER(budget_usd_month),NOT(relax_budget)),budget_usd_month,\"n/a\")" if s.relaxed
               else "IF(ISNUMBER(budget_usd_month),budget_usd_month,\"n/a\")")
+    cap = ("IF(ISNUMBER(max_batch_input),max_batch_input,IF(AND({small},ISNUMBER(engine_small_max_sequences)),"
+           "engine_small_max_sequences,engine_max_sequences))")
     sci = "0.000E+00"
     q = [
         Quantity(r("memory_bytes"), "memory per GPU", "bytes", f"{_relaxed('a_memory_gb', 'relax_memory', s)}*"
@@ -421,6 +518,21 @@ def rate_quantities(s: Side) -> list[Quantity]:
                  f"{r('nic_bytes_per_s')}*eff_link_fraction", sci),
         Quantity(r("budget_cap"), "budget" + (" (none when the budget binds)" if s.relaxed else ""), "USD/month",
                  budget, "#,##0"),
+        Quantity(r("engine_small"), "the engine treats the GPU as small (its id, or under its GiB)", "",
+                 f"OR(engine_small_named,IF(ISNUMBER(engine_small_below_bytes),{r('memory_bytes')}<"
+                 f"engine_small_below_bytes,FALSE))",
+                 note="efficiency.EngineBatchCap._small: GiB = 2^30 bytes, as the engines measure it"),
+        Quantity(r("batch_cap"), "sequences a replica runs at once (max_batch, else the engine's default)"
+                 + ("; lifted where it binds (rule 7)" if s.relaxed else ""), "sequences",
+                 (f"IF(op_rule=7,uncapped_batch,{cap})" if s.relaxed else cap).replace("{small}", r("engine_small")),
+                 "#,##0", note="planner.evaluator.batch_cap; \"none\": the engine has no fixed cap"),
+        Quantity(r("token_budget"), "prompt tokens one engine iteration takes", "tokens",
+                 f"IF(AND({r('engine_small')},ISNUMBER(engine_small_max_batched_tokens)),"
+                 f"engine_small_max_batched_tokens,engine_max_batched_tokens)", "#,##0",
+                 note="planner.efficiency.engine_token_budget"),
+        Quantity(r("k_max"), "prompts one iteration prefills together, at most", "prompts",
+                 f"MAX({r('token_budget')}/input_tokens,1)", "0.00",
+                 note="planner.evaluator.build's k_max: the token budget ÷ the prompt tokens, at least 1"),
     ]
     return q
 
@@ -439,9 +551,10 @@ class Column:
     fmt: str = ""
 
 
-LADDER_KEYS: tuple[tuple[str, str], ...] = tuple((f"try_{bit}", f"ok_{bit}") for bit in SLO_BITS)
-"""The SLO search's columns, two per binary digit: the batch tried (the digits kept so far plus this one) and whether
-it meets both SLOs; ``b_slo`` follows them."""
+LADDER_KEYS: tuple[tuple[str, str, str], ...] = tuple((f"try_{bit}", f"step_{bit}", f"ok_{bit}")
+                                                      for bit in SLO_BITS)
+"""The SLO search's columns, three per binary digit: the batch tried (the digits kept so far plus this one), the
+decode step at that batch and whether it meets both SLOs; ``b_slo`` follows them."""
 
 _SCI = "0.000E+00"
 CANDIDATE_COLUMNS: tuple[Column, ...] = (
@@ -454,6 +567,7 @@ CANDIDATE_COLUMNS: tuple[Column, ...] = (
     Column("ep", "ep", 5, "0"),
     Column("active", "a layout engines run, as the inputs allow", 9),
     Column("kv_split", "KV split", 6, "0"),
+    Column("ep_z", "z_ep: expected max of ep standard normals (expert load)", 8, "0.0000"),
     Column("link_bandwidth", "tp link bytes/s (expected)", 10, _SCI),
     Column("link_latency_s", "tp collective latency (s)", 10, _SCI),
     Column("hop_bandwidth", "pipeline hop bytes/s (expected)", 10, _SCI),
@@ -463,24 +577,31 @@ CANDIDATE_COLUMNS: tuple[Column, ...] = (
     Column("extra_prompt_s", "hops + all-to-alls, one prompt (s)", 10, _SCI),
     Column("m0", "memory s at b = 0 (m0)", 10, _SCI),
     Column("m1", "memory s per sequence (m1)", 10, _SCI),
-    Column("me", "memory s per touched expert (me)", 10, _SCI),
+    Column("me", "memory s per expert loaded (me): its bytes and its GEMM's fixed cost", 10, _SCI),
     Column("c1", "compute s per sequence (c1)", 10, _SCI),
     Column("n0", "network s at b = 0 (n0)", 10, _SCI),
     Column("n1", "network s per sequence (n1)", 10, _SCI),
+    Column("pre_load", "experts per MoE layer a prefill loads (busiest group × ep)", 9, "0.00"),
     Column("pre_memory_s", "prefill memory (s)", 10, _SCI),
     Column("pre_compute_s", "prefill compute (s)", 10, _SCI),
     Column("pre_network_s", "prefill network (s)", 10, _SCI),
     Column("pre_total_s", "prefill (s)", 10, _SCI),
+    Column("pre2_load", "experts per MoE layer two prompts prefilled together load", 9, "0.00"),
+    Column("pk_memory_s", "prefill memory a second prompt adds (s)", 10, _SCI),
+    Column("pk_network_s", "prefill network a second prompt adds (s)", 10, _SCI),
     Column("b_mem", "largest microbatch that fits", 9, "#,##0"),
+    Column("b_cap", "largest microbatch the engine runs (its cap ÷ pp)", 11, "#,##0"),
     Column("tpot1_ms", "TPOT at batch 1 (ms)", 9, "#,##0.00"),
     Column("ttft1_ms", "TTFT at batch 1 (ms)", 9, "#,##0.00"),
     Column("n0o", "network + overheads at b = 0 (s)", 10, _SCI),
     Column("n1o", "network + overheads per sequence (s)", 10, _SCI),
-    *(c for (t, ok), bit in zip(LADDER_KEYS, SLO_BITS, strict=True)
-      for c in (Column(t, f"try +{bit:,}", 8, "#,##0"), Column(ok, "meets the SLOs", 7))),
+    *(c for (t, st, ok), bit in zip(LADDER_KEYS, SLO_BITS, strict=True)
+      for c in (Column(t, f"try +{bit:,}", 8, "#,##0"), Column(st, "decode step there (s)", 10, _SCI),
+                Column(ok, "meets the SLOs", 7))),
     Column("b_slo", "largest microbatch within the SLOs", 9, "#,##0"),
-    Column("b_op", "operating microbatch min(fits, SLO)", 9, "#,##0"),
+    Column("b_op", "operating microbatch min(fits, SLO, cap)", 9, "#,##0"),
     Column("b", "microbatch timed (at least 1)", 8, "#,##0"),
+    Column("share_s", "each request's prefill share (s): k prompts per step prefilled together", 10, _SCI),
     Column("total_s", "decode step (s)", 10, _SCI),
     Column("tpot_ms", "TPOT (ms)", 9, "#,##0.00"),
     Column("ttft_ms", "TTFT (ms)", 9, "#,##0.00"),
@@ -538,6 +659,7 @@ def candidate_row(c: Callable[[str], str], s: Side, layout: Mapping[str, str] | 
 
     body = {
         "kv_split": f"IF(eff_replicate_kv,MIN({T},m_kv_shards_max),{T})",
+        "ep_z": expected_max_of_normals(EP),
         "link_bandwidth": (f"IF({T}>1,IF({within('scaleup', T)},{r('scaleup_link_bandwidth')},IF({within('pcie', T)},"
                            f"{r('pcie_link_bandwidth')},NA())),0)"),
         "link_latency_s": (f"IF({T}>1,IF({within('scaleup', T)},eff_scaleup_latency_s,IF({within('pcie', T)},"
@@ -549,49 +671,67 @@ def candidate_row(c: Callable[[str], str], s: Side, layout: Mapping[str, str] | 
         "extra0_s": extra_network_s("0", T, P, EP, LB, LT, HB, HL),
         "extra1_s": extra_network_s("1", T, P, EP, LB, LT, HB, HL),
         "extra_prompt_s": extra_network_s("input_tokens", T, P, EP, LB, LT, HB, HL),
-        # evaluator._decode_coefficients: step_time at b = 0, per sequence (no latency, no overhead), per expert
+        # evaluator._decode_coefficients: step_time at b = 0, per sequence (no latency, no overhead), per expert;
+        # strict inputs: of an untied embedding table only the rows gathered, one per sequence
         "m0": f"(decode0_dense_bytes+decode0_expert_bytes/eff_expert_bandwidth_fraction)/{T}/{r('exp_bandwidth')}",
-        "m1": f"kv_seq_decode/{KS}/{r('exp_bandwidth')}",
-        "me": f"expert_bytes_one/eff_expert_bandwidth_fraction/{T}/{r('exp_bandwidth')}",
+        "m1": f"(decode_row_bytes/{T}+kv_seq_decode/{KS})/{r('exp_bandwidth')}",
+        "me": (f"expert_bytes_one/eff_expert_bandwidth_fraction/{T}/{r('exp_bandwidth')}"
+               f"+m_moe_layers/{EP}*eff_expert_overhead_s"),
         "c1": (f"((decode_matmul_flops_1+decode_expert_flops_1/eff_expert_compute_fraction)/{r('exp_peak_flops')}"
                f"+decode_attention_flops_1/{r('exp_attention_peak_flops')})/{T}"),
         "n0": f"{allreduce_s(T, '0', 'm_layers', LB, LT)}+{c('extra0_s')}",
         "n1": f"{allreduce_s(T, '1', 'm_layers', LB, '0')}+({c('extra1_s')}-{c('extra0_s')})",
-        # the prefill of one prompt (evaluator.build: step_time of prefill_inputs, plus its hops and all-to-alls)
-        "pre_memory_s": (f"((prompt_dense_bytes+prompt_expert_bytes/eff_expert_bandwidth_fraction)/{T}"
-                         f"+kv_seq_prompt/{KS})/{r('exp_bandwidth')}"),
+        # the prefill of one prompt (evaluator.build: step_time of prefill_inputs at the layout's ep, plus its hops
+        # and all-to-alls): the routed experts at the busiest group's load, each expert GEMM's fixed cost
+        "pre_load": expert_load("input_tokens", EP, c("ep_z")),
+        "pre_memory_s": (f"((prompt_dense_bytes+{prompt_expert_load_bytes(c('pre_load'))}/"
+                         f"eff_expert_bandwidth_fraction)/{T}+kv_seq_prompt/{KS})/{r('exp_bandwidth')}"
+                         f"+m_moe_layers*{c('pre_load')}/{EP}*eff_expert_overhead_s"),
         "pre_compute_s": (f"((prompt_matmul_flops+prompt_expert_flops/eff_prefill_expert_compute_fraction)/"
                           f"{r('exp_prefill_peak_flops')}+prompt_attention_flops/"
                           f"{r('exp_prefill_attention_peak_flops')})/{T}"),
         "pre_network_s": f"{allreduce_s(T, 'input_tokens', 'm_layers', LB, LT)}+{c('extra_prompt_s')}",
         "pre_total_s": f"MAX({c('pre_memory_s')},{c('pre_compute_s')})+{c('pre_network_s')}+prefill_overhead_s",
+        # a second prompt in the same iteration (evaluator.build: step_time of batched_prefill_inputs(2) less one
+        # prompt's): the weights and the experts read once at both prompts' tokens, the KV cache twice; its compute
+        # equals the first's (twice the FLOPs); its network the collectives and hops of P more tokens: affine in the
+        # tokens, the prompt's less their fixed part (n0: the latencies)
+        "pre2_load": expert_load("2*input_tokens", EP, c("ep_z")),
+        "pk_memory_s": (f"((prompt2_dense_bytes+{prompt_expert_load_bytes(c('pre2_load'))}/"
+                        f"eff_expert_bandwidth_fraction)/{T}+kv_seq_prompt*2/{KS})/{r('exp_bandwidth')}"
+                        f"+m_moe_layers*{c('pre2_load')}/{EP}*eff_expert_overhead_s-{c('pre_memory_s')}"),
+        "pk_network_s": f"{c('pre_network_s')}-{c('n0')}",
         # topology.max_batch, per microbatch
         "b_mem": (f"MAX(INT(({r('usable_bytes')}-weight_bytes_total/({gpr}))/(kv_seq_full/MIN({T},"
                   f"m_kv_shards_max))),0)"),
+        # evaluator.build: max(floor(batch_cap / pp), 1) per microbatch; none where the engine has no fixed cap
+        "b_cap": f"IF(ISNUMBER({r('batch_cap')}),MAX(INT({r('batch_cap')}/{P}),1),\"none\")",
         "tpot1_ms": user_tpot_ms(decode_total_s(c, "1"), "1", c("pre_total_s")),
-        "ttft1_ms": user_ttft_ms("1", c("pre_total_s")),
+        "ttft1_ms": user_ttft_ms(decode_total_s(c, "1"), "1", c("pre_total_s")),
     }
     body["n0o"] = f"{c('n0')}+step_overhead_s"
     body["n1o"] = f"{c('n1')}+sequence_overhead_s"
     last: tuple[str, int] | None = None
-    for (trial, ok), bit in zip(LADDER_KEYS, SLO_BITS, strict=True):
+    for (trial, step, ok), bit in zip(LADDER_KEYS, SLO_BITS, strict=True):
         if last is None:
             body[trial] = str(bit)
         else:  # the digits kept so far (the last one where its trial met the SLOs), plus this digit
             t, kept = c(last[0]), last[1]
             body[trial] = f"IF({c(f'ok_{kept}')},{t},{t}-{kept})+{bit}"
-        body[ok] = f"IF({c(trial)}<=batch_search_limit,{meets_slos(c, c(trial))},FALSE)"
+        body[step] = decode_total_bisect_s(c, c(trial))
+        body[ok] = meets_slos(c, c(trial), c(step), r("k_max"))
         last = (trial, bit)
-    assert last is not None
-    body["b_slo"] = f"IF({c(f'ok_{last[1]}')},{c(last[0])},{c(last[0])}-{last[1]})"
+    assert last is not None  # the digits kept, at most the search limit (the ladder may pass it: SLO_BITS)
+    body["b_slo"] = f"MIN(IF({c(f'ok_{last[1]}')},{c(last[0])},{c(last[0])}-{last[1]}),batch_search_limit)"
     b = c("b")
-    per_replica = "({}/({}+output_tokens/{}*{}))".format(P, c("pre_total_s"), b, c("total_s"))
+    per_replica = "({}/({}+output_tokens/{}*{}))".format(P, c("share_s"), b, c("total_s"))
     body.update({
-        "b_op": f"MIN({c('b_mem')},{c('b_slo')})",
+        "b_op": f"MIN({c('b_mem')},{c('b_slo')},{c('b_cap')})",  # MIN skips a referenced "none" (no cap)
         "b": f"MAX({c('b_op')},1)",
+        "share_s": candidate_share_s(c, b, r("k_max")),
         "total_s": decode_total_s(c, b),
-        "tpot_ms": user_tpot_ms(c("total_s"), b, c("pre_total_s")),
-        "ttft_ms": user_ttft_ms(b, c("pre_total_s")),
+        "tpot_ms": user_tpot_ms(c("total_s"), b, c("share_s")),
+        "ttft_ms": user_ttft_ms(c("total_s"), b, c("pre_total_s")),
         "replicas": f"IF({c('b_op')}>=1,{replicas(per_replica)},\"{NA_TEXT}\")",
         "gpus": f"IF(ISNUMBER({c('replicas')}),{c('replicas')}*({gpr}),\"{NA_TEXT}\")",
         "usd_month": (f"IF(AND(ISNUMBER({c('gpus')}),ISNUMBER(usd_per_gpu_hour)),{c('gpus')}*(usd_per_gpu_hour*"
@@ -695,12 +835,20 @@ def _ops() -> tuple[Op, ...]:
     from_table = [
         Op("tp", "tp", "GPUs", _src("tp"), "0"), Op("pp", "pp", "stages", _src("pp"), "0"),
         Op("ep", "ep", "GPUs", _src("ep"), "0"), Op("kv_split", "KV split", "", _src("kv_split"), "0"),
+        Op("ep_z", "z_ep: expected max of ep standard normals", "", _src("ep_z"), "0.0000"),
         *(Op(k, f"decode coefficient {k}", "s", _src(k), sci) for k in ("m0", "m1", "me", "c1", "n0", "n1")),
         Op("n0o", "network + overheads at b = 0", "s", _src("n0o"), sci),
         Op("n1o", "network + overheads per sequence", "s", _src("n1o"), sci),
+        Op("pre_load", "experts per MoE layer a prefill loads (busiest group × ep)", "experts", _src("pre_load"),
+           "0.00"),
         *(Op(k, f"prefill {k.removeprefix('pre_').removesuffix('_s')}", "s", _src(k), sci)
           for k in ("pre_memory_s", "pre_compute_s", "pre_network_s", "pre_total_s")),
+        Op("pre2_load", "experts per MoE layer two prompts prefilled together load", "experts", _src("pre2_load"),
+           "0.00"),
+        Op("pk_memory_s", "prefill memory a second prompt adds", "s", _src("pk_memory_s"), sci),
+        Op("pk_network_s", "prefill network a second prompt adds", "s", _src("pk_network_s"), sci),
         Op("b_mem", "largest microbatch that fits", "sequences", _src("b_mem"), "#,##0"),
+        Op("b_cap", "largest microbatch the engine runs (none: no cap)", "sequences", _src("b_cap"), "#,##0"),
         Op("tpot1_ms", "TPOT at batch 1", "ms", _src("tpot1_ms"), "#,##0.00"),
         Op("ttft1_ms", "TTFT at batch 1", "ms", _src("ttft1_ms"), "#,##0.00"),
         Op("b_slo", "largest microbatch within the SLOs", "sequences", _src("b_slo"), "#,##0"),
@@ -713,6 +861,8 @@ def _ops() -> tuple[Op, ...]:
         Op("fits", "the weights and one sequence fit", "", f("{b_mem}>=1", "b_mem")),
         Op("touched", "routed experts a step touches per MoE layer", "experts",
            lambda s: experts_touched(s.op("b")), "0.00"),
+        Op("load", "routed experts a step loads per MoE layer (busiest expert-parallel group × ep)", "experts",
+           lambda s: expert_load(s.op("b"), s.op("ep"), s.op("ep_z")), "0.00"),
         Op("decode_memory_s", "decode step: memory", "s", lambda s: decode_memory_s(c(s), s.op("b")), sci),
         Op("decode_compute_s", "decode step: compute", "s", f("{c1}*{b}", "c1", "b"), sci),
         Op("decode_network_s", "decode step: network", "s", f("{n0}+{n1}*{b}", "n0", "n1", "b"), sci),
@@ -722,20 +872,38 @@ def _ops() -> tuple[Op, ...]:
            f("MAX({decode_memory_s},{decode_compute_s})+{decode_network_s}+{decode_overhead_s}",
              "decode_memory_s", "decode_compute_s", "decode_network_s", "decode_overhead_s"), sci),
         Op("decode_bytes", "bytes a decode step reads per GPU", "bytes",
-           f("(decode0_dense_bytes+decode0_expert_bytes)/{tp}+kv_seq_decode/{kv_split}*{b}+expert_bytes_one/{tp}*"
-             "{touched}", "tp", "kv_split", "b", "touched"), "#,##0"),
+           f("(decode0_dense_bytes+decode0_expert_bytes)/{tp}+(decode_row_bytes/{tp}+kv_seq_decode/{kv_split})*"
+             "{b}+expert_bytes_one/{tp}*{load}", "tp", "kv_split", "b", "load"), "#,##0"),
         Op("decode_flops", "FLOPs of a decode step per GPU", "FLOP",
            f("(decode_matmul_flops_1+decode_expert_flops_1+decode_attention_flops_1)/{tp}*{b}", "tp", "b"), sci),
         Op("prefill_bytes", "bytes a prefill reads per GPU", "bytes",
-           f("(prompt_dense_bytes+prompt_expert_bytes)/{tp}+kv_seq_prompt/{kv_split}", "tp", "kv_split"), "#,##0"),
+           f("(prompt_dense_bytes+" + prompt_expert_load_bytes("{pre_load}") + ")/{tp}+kv_seq_prompt/{kv_split}",
+             "pre_load", "tp", "kv_split"), "#,##0"),
         Op("prefill_flops", "FLOPs of a prefill per GPU", "FLOP",
            f("(prompt_matmul_flops+prompt_expert_flops+prompt_attention_flops)/{tp}", "tp"), sci),
+        Op("pk_bytes", "bytes a second prompt adds to a prefill iteration per GPU", "bytes",
+           f("((prompt2_dense_bytes+" + prompt_expert_load_bytes("{pre2_load}") + ")/{tp}+kv_seq_prompt*2/{kv_split})"
+             "-{prefill_bytes}", "pre2_load", "tp", "kv_split", "prefill_bytes"), "#,##0"),
+        Op("k", "prompts prefilled together per iteration (serving.prompts_per_iteration)", "prompts",
+           lambda s: prompts_per_iteration(s.op("b"), s.rate("k_max")), "0.000"),
+        *(Op(f"share_{p}", f"each request's prefill share: {label}", unit, _share(one, slope), fmt)
+          for p, label, unit, one, slope, fmt in (
+              ("memory_s", "memory", "s", "pre_memory_s", "pk_memory_s", sci),
+              ("compute_s", "compute", "s", "pre_compute_s", "pre_compute_s", sci),
+              ("network_s", "network", "s", "pre_network_s", "pk_network_s", sci),
+              ("overhead_s", "overheads", "s", "prefill_overhead_s", "pk_overhead_s", sci),
+              ("bytes", "bytes per GPU", "bytes", "prefill_bytes", "pk_bytes", "#,##0"),
+              ("flops", "FLOPs per GPU", "FLOP", "prefill_flops", "prefill_flops", sci))),
+        Op("share_total_s", "each request's prefill share (evaluator.Rows.prefill_share)", "s",
+           f("MAX({share_memory_s},{share_compute_s})+{share_network_s}+{share_overhead_s}", "share_memory_s",
+             "share_compute_s", "share_network_s", "share_overhead_s"), sci),
         Op("tpot_ms", "TPOT a user sees", "ms",
-           lambda s: user_tpot_ms(s.op("decode_total_s"), s.op("b"), s.op("pre_total_s")), "#,##0.00"),
-        Op("ttft_ms", "TTFT a user sees", "ms", lambda s: user_ttft_ms(s.op("b"), s.op("pre_total_s")), "#,##0.00"),
+           lambda s: user_tpot_ms(s.op("decode_total_s"), s.op("b"), s.op("share_total_s")), "#,##0.00"),
+        Op("ttft_ms", "TTFT a user sees", "ms",
+           lambda s: user_ttft_ms(s.op("decode_total_s"), s.op("b"), s.op("pre_total_s")), "#,##0.00"),
         Op("steps", "decode steps per request per sequence slot", "", f("output_tokens/{b}", "b"), "#,##0.00"),
-        Op("busy_s", "replica busy time per request", "s", f("{pre_total_s}+{steps}*{decode_total_s}",
-                                                             "pre_total_s", "steps", "decode_total_s"), sci),
+        Op("busy_s", "replica busy time per request", "s", f("{share_total_s}+{steps}*{decode_total_s}",
+                                                             "share_total_s", "steps", "decode_total_s"), sci),
         Op("replica_rps", "requests/s per replica", "requests/s", f("{pp}/{busy_s}", "pp", "busy_s"), "#,##0.000"),
         Op("replicas", "replicas", "", lambda s: f"IF({s.op('runs')},{replicas(s.op('replica_rps'))},\"{NA_TEXT}\")",
             "#,##0"),
@@ -755,38 +923,45 @@ def _ops() -> tuple[Op, ...]:
         Op("u_memory_capacity", "memory capacity in use", "utilization",
            f("IF({fits},{b_op}/{b_mem},{need})", "fits", "b_op", "b_mem", "need"), "0.0%"),
         Op("u_bandwidth_raw", "achieved ÷ peak bytes/s", "utilization",
-           f("IF({runs},({prefill_bytes}+{steps}*{decode_bytes})*(1/{busy_s})/{r_bw},\"n/a\")", "runs",
-             "prefill_bytes", "steps", "decode_bytes", "busy_s", r_bw="bandwidth_bytes_per_s"), "0.0%"),
+           f("IF({runs},({share_bytes}+{steps}*{decode_bytes})*(1/{busy_s})/{r_bw},\"n/a\")", "runs",
+             "share_bytes", "steps", "decode_bytes", "busy_s", r_bw="bandwidth_bytes_per_s"), "0.0%"),
         Op("u_compute_raw", "achieved ÷ peak FLOP/s", "utilization",
-           f("IF({runs},({prefill_flops}+{steps}*{decode_flops})*(1/{busy_s})/{r_peak},\"n/a\")", "runs",
-             "prefill_flops", "steps", "decode_flops", "busy_s", r_peak="peak_flops"), "0.0%"),
+           f("IF({runs},({share_flops}+{steps}*{decode_flops})*(1/{busy_s})/{r_peak},\"n/a\")", "runs",
+             "share_flops", "steps", "decode_flops", "busy_s", r_peak="peak_flops"), "0.0%"),
         Op("u_network_raw", "link busy time ÷ replica busy time", "utilization",
-           f("IF({runs},({pre_network_s}+{steps}*{decode_network_s})*(1/{busy_s}),\"n/a\")", "runs",
-             "pre_network_s", "steps", "decode_network_s", "busy_s"), "0.0%"),
+           f("IF({runs},({share_network_s}+{steps}*{decode_network_s})*(1/{busy_s}),\"n/a\")", "runs",
+             "share_network_s", "steps", "decode_network_s", "busy_s"), "0.0%"),
         *(Op(f"split_{key}", f"step-time split: {part}", "utilization",
              f(f"IF({{runs}},({{{pre}}}+{{steps}}*{{{dec}}})*(1/{{busy_s}}),\"n/a\")", "runs", pre, "steps", dec,
                "busy_s"), "0.0%")
           for key, part, pre, dec in (
-              ("memory_bandwidth", W.MEMORY_BANDWIDTH, "pre_memory_s", "decode_memory_s"),
-              ("compute", W.COMPUTE, "pre_compute_s", "decode_compute_s"),
-              ("network", W.NETWORK, "pre_network_s", "decode_network_s"),
-              ("overhead", "overhead", "prefill_overhead", "decode_overhead_s"))),
-        Op("kv_caps", "the KV cache caps the batch before the SLOs", "",
-           f("AND({b_op}>={b_mem},{b_mem}<{b_slo})", "b_op", "b_mem", "b_slo")),
-        Op("rule", "binding rule (planner.walls, 1-6)", "rule",
+              ("memory_bandwidth", W.MEMORY_BANDWIDTH, "share_memory_s", "decode_memory_s"),
+              ("compute", W.COMPUTE, "share_compute_s", "decode_compute_s"),
+              ("network", W.NETWORK, "share_network_s", "decode_network_s"),
+              ("overhead", "overhead", "share_overhead_s", "decode_overhead_s"))),
+        Op("kv_caps", "the KV cache caps the batch before the SLOs (and the engine)", "",
+           f("AND({b_op}>={b_mem},{b_mem}<{b_slo},IF(ISNUMBER({b_cap}),{b_mem}<={b_cap},TRUE))", "b_op", "b_mem",
+             "b_slo", "b_cap")),
+        Op("engine_caps", "the engine's cap stops the batch before the memory and the SLOs", "",
+           f("IF(ISNUMBER({b_cap}),AND({b_op}>={b_cap},{b_cap}<{b_slo},{b_cap}<{b_mem}),FALSE)", "b_op", "b_cap",
+             "b_slo", "b_mem")),
+        Op("rule", "binding rule (planner.walls, 1-7)", "rule",
            f("IF(NOT({fits}),1,IF({ttft1_ms}>ttft_slo_ms,2,IF({tpot1_ms}>tpot_slo_ms,3,IF({over_budget},4,"
-             "IF({kv_caps},5,6)))))", "fits", "ttft1_ms", "tpot1_ms", "over_budget", "kv_caps"), "0"),
+             "IF({kv_caps},5,IF({engine_caps},7,6))))))", "fits", "ttft1_ms", "tpot1_ms", "over_budget", "kv_caps",
+             "engine_caps"), "0"),
         Op("b_next", "the microbatch after the SLO batch", "sequences",
            f("MIN(MAX({b_slo},1)+1,batch_search_limit)", "b_slo"), "#,##0"),
         Op("tpot_next_ms", "TPOT at the microbatch after the SLO batch", "ms",
-           lambda s: user_tpot_ms(decode_total_bisect_s(c(s), s.op("b_next")), s.op("b_next"), s.op("pre_total_s")),
-            "#,##0.00"),
+           lambda s: user_tpot_ms(decode_total_bisect_s(c(s), s.op("b_next")), s.op("b_next"),
+                                  share_total(s.op, prompts_per_iteration(s.op("b_next"), s.rate("k_max")))),
+           "#,##0.00"),
         Op("ttft_next_ms", "TTFT at the microbatch after the SLO batch", "ms",
-           lambda s: user_ttft_ms(s.op("b_next"), s.op("pre_total_s")), "#,##0.00"),
+           lambda s: user_ttft_ms(decode_total_bisect_s(c(s), s.op("b_next")), s.op("b_next"), s.op("pre_total_s")),
+           "#,##0.00"),
         Op("ttft_caps", "the TTFT SLO is the one the batch after the SLO batch breaks first", "",
            f("{ttft_next_ms}/ttft_slo_ms>={tpot_next_ms}/tpot_slo_ms", "ttft_next_ms", "tpot_next_ms")),
         *(Op(f"token_{p}_s", f"a token's {p} time (step + its share of prefills)", "s",
-             f(f"{{decode_{p}_s}}+{{b}}/output_tokens*{{pre_{p}_s}}", f"decode_{p}_s", "b", f"pre_{p}_s"), sci)
+             f(f"{{decode_{p}_s}}+{{b}}/output_tokens*{{share_{p}_s}}", f"decode_{p}_s", "b", f"share_{p}_s"), sci)
           for p in ("memory", "compute", "network")),
         *(Op(f"token1_{p}_s", f"a token's {p} time at batch 1", "s",
              _token1_share(p), sci)
@@ -798,12 +973,26 @@ def _ops() -> tuple[Op, ...]:
         Op("miss", "the SLO missed at batch 1 (rules 2, 3)", "× SLO",
            f("IF({rule}=2,{ttft1_ms}/ttft_slo_ms,IF({rule}=3,{tpot1_ms}/tpot_slo_ms,1))", "rule", "ttft1_ms",
              "tpot1_ms"), "0.00"),
-        *(Op(f"util_{key}", f"{wall} utilization (the binding wall at its limit)", "utilization",
-             f(f"IF({{wall}}=\"{wall}\",MAX({{miss}},1),{{u_{key}_raw}})", "wall", "miss", f"u_{key}_raw"), "0.0%")
+        *(Op(f"util_{key}", f"{wall} utilization (the binding wall at its limit; as measured under rule 7)",
+             "utilization", f(f"IF(AND({{wall}}=\"{wall}\",{{rule}}<>7),MAX({{miss}},1),{{u_{key}_raw}})", "wall",
+                              "rule", "miss", f"u_{key}_raw"), "0.0%")
           for key, wall in (("bandwidth", W.MEMORY_BANDWIDTH), ("compute", W.COMPUTE), ("network", W.NETWORK))),
     ]
-    prefill_overhead = Op("prefill_overhead", "prefill: overheads", "s", lambda s: "prefill_overhead_s", sci)
-    return (*from_table, prefill_overhead, *derived)
+    return (*from_table, *derived)
+
+
+SHARED_NAMES = ("prefill_overhead_s", "pk_overhead_s")
+"""Workings names both sides share (the overheads do not depend on the layout's rates)."""
+
+
+def _share(one: str, slope: str) -> Callable[[Side], str]:
+    """A part of each request's prefill share at the side's k (``share_part``)."""
+    return lambda s: share_part(_side(s, one), _side(s, slope), s.op("k"))
+
+
+def _side(s: Side, key: str) -> str:
+    """The name of ``key`` on side ``s``: an operating-point name, or one of ``SHARED_NAMES`` as it is."""
+    return key if key in SHARED_NAMES else s.op(key)
 
 
 def _token1_share(part: str) -> Callable[[Side], str]:
@@ -820,13 +1009,14 @@ def _token1(s: Side, part: str) -> str:
 
 def _wall(s: Side) -> str:
     """``planner.walls.binding_wall``: memory capacity (rules 1, 5), budget (4), else the dominant part of the
-    prefill (2), of a batch-1 token (3) or of what the capping SLO measures (6)."""
+    prefill (2), of a batch-1 token (3), of a token's time at the engine-capped batch (7: the step plus its share
+    of the prefills prefilled together) or of what the capping SLO measures (6)."""
     o = s.op
     parts = {name: tuple(o(f"{name}_{p}_s") for p in ("memory", "compute", "network"))
-             for name in ("pre", "token1", "capped")}
+             for name in ("pre", "token1", "capped", "token")}
     return (f"IF(OR({o('rule')}=1,{o('rule')}=5),\"{W.MEMORY_CAPACITY}\",IF({o('rule')}=2,"
             f"{dominant(*parts['pre'])},IF({o('rule')}=3,{dominant(*parts['token1'])},IF({o('rule')}=4,"
-            f"\"{W.BUDGET}\",{dominant(*parts['capped'])}))))")
+            f"\"{W.BUDGET}\",IF({o('rule')}=7,{dominant(*parts['token'])},{dominant(*parts['capped'])})))))")
 
 
 OPERATING: tuple[Op, ...] = _ops()
@@ -834,12 +1024,14 @@ OPERATING: tuple[Op, ...] = _ops()
 ``rx_<key>`` for the same layout with the binding wall relaxed)."""
 
 RELAXATION: tuple[Quantity, ...] = (
-    *(Quantity(f"relax_{key}", f"relax {wall} by", "×", f"IF(op_wall=\"{wall}\",relaxation_{key},1)", "0.0")
+    *(Quantity(f"relax_{key}", f"relax {wall} by", "×",
+               f"IF(AND(op_wall=\"{wall}\",op_rule<>7),relaxation_{key},1)", "0.0")
       for key, wall in (("memory", W.MEMORY_CAPACITY), ("bandwidth", W.MEMORY_BANDWIDTH), ("compute", W.COMPUTE),
                         ("network", W.NETWORK))),
     Quantity("relax_budget", "drop the budget (it binds)", "", f"op_wall=\"{W.BUDGET}\""),
 )
-"""``planner.walls.RELAXATIONS`` applied to the binding wall (``planner.plan.relaxed_accelerator``)."""
+"""``planner.walls.RELAXATIONS`` applied to the binding wall (``planner.plan.relaxed_accelerator``); where the
+engine's cap binds (rule 7) nothing is relaxed but the cap (``rx_batch_cap``: ``planner.plan.UNCAPPED_BATCH``)."""
 
 RELAXATION_KEYS: dict[str, str] = {
     W.MEMORY_CAPACITY: "memory", W.MEMORY_BANDWIDTH: "bandwidth", W.COMPUTE: "compute", W.NETWORK: "network",
@@ -875,6 +1067,7 @@ MODEL_LOOKUPS: tuple[tuple[str, str, str], ...] = (
 )
 
 ACC_LOOKUPS: tuple[tuple[str, str, str], ...] = (
+    ("id", "catalogue id", ""),
     ("memory_gb", "memory", "GB"),
     ("memory_bandwidth_tbs", "memory bandwidth", "TB/s"),
     ("scaleup_gbs", "scale-up link per direction", "GB/s"),
@@ -918,6 +1111,27 @@ def _layout_inputs() -> list[Quantity]:
     return q
 
 
+ENGINE_LOOKUPS: tuple[tuple[str, str, str, str, bool], ...] = (
+    ("max_sequences", "max_sequences", "sequences a replica runs at once by default", "sequences", True),
+    ("small_max_sequences", "small_max_sequences", "… on a small GPU", "sequences", True),
+    ("max_batched_tokens", "max_batched_tokens", "prompt tokens one iteration takes by default", "tokens", False),
+    ("small_max_batched_tokens", "small_max_batched_tokens", "… on a small GPU", "tokens", True),
+    ("small_below_bytes", "small_below_gib", "a GPU is small below (GiB, as bytes)", "bytes", True),
+)
+"""(name, engine-table column, label, unit, may be blank) of the engine's defaults the cap and budget read: the
+Workings cells ``engine_<name>`` ("none" where the table's cell is blank)."""
+
+
+def _engine_lookups() -> list[Quantity]:
+    out = []
+    for key, column, label, unit, blank in ENGINE_LOOKUPS:
+        look = f"INDEX(engine_cap_{column},engine_cap_row)"
+        value = f"{look}*1073741824" if key == "small_below_bytes" else look
+        out.append(Quantity(f"engine_{key}", label, unit,
+                            f"IF(ISNUMBER({look}),{value},\"none\")" if blank else value, "#,##0"))
+    return out
+
+
 def workings() -> list[tuple[str, list[Quantity]]]:
     """The per-plan intermediate quantities, section by section (the Workings sheet; the rates and the operating
     point, which come in pairs, are laid out by the builder)."""
@@ -928,6 +1142,10 @@ def workings() -> list[tuple[str, list[Quantity]]]:
                  note="the weight dtype's own dense rate, else the 16-bit rate (weight-only quantization)"),
         Quantity("attention_compute_dtype", "compute dtype of attention (the KV dtype's)", "",
                  compute_dtype("kv_dtype")),
+        Quantity("narrower_weights", "narrower weight formats the accelerator runs (for the advice)", "",
+                 narrower_weights(), note="planner.plan._narrower"),
+        Quantity("faster_compute_formats", "formats with a faster dense rate here (for the advice)", "",
+                 faster_compute(), note="planner.plan._faster_compute"),
         Quantity("eff_row", "row of (accelerator, engine) in the Efficiency table", "row",
                  "IF(ISNUMBER(MATCH(gpu&\"@\"&engine,eff_key_column,0)),MATCH(gpu&\"@\"&engine,eff_key_column,0),"
                  "MATCH(\"default@\"&engine,eff_key_column,0))",
@@ -937,19 +1155,22 @@ def workings() -> list[tuple[str, list[Quantity]]]:
                  compute_fraction("compute_dtype")),
         Quantity("eff_attention_compute_fraction", "achievable fraction of the attention peak (decode)", "",
                  compute_fraction("attention_compute_dtype")),
+        Quantity("eff_compute_fraction_16bit", "achievable fraction of the 16-bit dense peak (decode)", "",
+                 compute_fraction('"bf16"')),
         Quantity("eff_prefill_compute_fraction", "achievable fraction of the dense peak (prefill)", "",
-                 f"IF({efficiency('prefill_compute_fraction')}=\"\",eff_compute_fraction,"
-                 f"{efficiency('prefill_compute_fraction')})",
-                 note="the decode fraction where no prefill fraction was fitted"),
+                 prefill_compute_fraction("eff_compute_fraction"),
+                 note="the 16-bit prefill fraction × this dtype's decode fraction ÷ the 16-bit one (at most 1); "
+                      "the decode fraction where no prefill fraction was fitted (Efficiency.prefill_compute)"),
         Quantity("eff_prefill_attention_compute_fraction", "achievable fraction of the attention peak (prefill)", "",
-                 f"IF({efficiency('prefill_compute_fraction')}=\"\",eff_attention_compute_fraction,"
-                 f"{efficiency('prefill_compute_fraction')})"),
+                 prefill_compute_fraction("eff_attention_compute_fraction")),
         Quantity("eff_expert_bandwidth_fraction", "routed experts: fraction of that bandwidth again", "",
                  efficiency("expert_bandwidth_fraction")),
         Quantity("eff_expert_compute_fraction", "routed experts: fraction of that FLOP/s again (decode)", "",
                  efficiency("expert_compute_fraction")),
         Quantity("eff_prefill_expert_compute_fraction", "routed experts: fraction of that FLOP/s again (prefill)", "",
                  efficiency("prefill_expert_compute_fraction")),
+        Quantity("eff_expert_overhead_s", "routed experts: fixed cost per expert GEMM a GPU runs", "s",
+                 f"{efficiency('expert_overhead_us')}/{num(US_PER_S)}", "0.000E+00"),
         Quantity("eff_link_fraction", "achievable fraction of link bandwidth", "", efficiency("link_fraction")),
         Quantity("eff_scaleup_latency_s", "latency per collective, scale-up link (and pipeline hops)", "s",
                  f"{efficiency('scaleup_latency_us')}/{num(US_PER_S)}", "0.000E+00"),
@@ -973,6 +1194,18 @@ def workings() -> list[tuple[str, list[Quantity]]]:
                  "m_layers*eff_sequence_overhead_s", "0.000E+00"),
         Quantity("prefill_overhead_s", "overhead of a prefill (one sequence)", "s",
                  "step_overhead_s+1*sequence_overhead_s", "0.000E+00"),
+        Quantity("pk_overhead_s", "overhead a second prompt adds to a prefill iteration", "s",
+                 "(step_overhead_s+2*sequence_overhead_s)-prefill_overhead_s", "0.000E+00"),
+        Quantity("eff_calibration_rows", "measured rows the efficiencies were fitted to (0: defaults)", "rows",
+                 f"{efficiency('calibration_rows')}+0", "#,##0", note="Efficiency.calibration_rows"),
+        Quantity("engine_cap_row", "row of the engine in the engine table (Assumptions)", "row",
+                 "MATCH(engine,engine_cap_engines,0)"),
+        *_engine_lookups(),
+        Quantity("engine_small_named", "the engine treats the GPU as small by its id", "",
+                 "OR(" + ",".join(f"IF(INDEX(engine_cap_small_ids,engine_cap_row,{j})=\"\",FALSE,ISNUMBER(FIND("
+                                  f"INDEX(engine_cap_small_ids,engine_cap_row,{j}),a_id)))"
+                                  for j in range(1, ENGINE_SMALL_ID_SLOTS + 1)) + ")",
+                 note="an id of the engine's small_gpu_ids within the accelerator's (case-sensitive, as the planner)"),
         Quantity("floor_link_bytes_per_s", "the plan's tp link per direction (catalogue, for the floors)", "bytes/s",
                  f"IF(op_tp>1,IF({within('scaleup', 'op_tp')},a_scaleup_gbs*{num(GB)},IF({within('pcie', 'op_tp')},"
                  f"a_pcie_gbs*{num(GB)},NA())),0)", "0.000E+00"),
@@ -990,8 +1223,14 @@ def workings() -> list[tuple[str, list[Quantity]]]:
                  "#,##0"),
         Quantity("decode0_expert_bytes", "routed-expert bytes of a decode step at batch 0 (decode_inputs(0))",
                  "bytes", routed_expert_bytes("0"), "#,##0"),
-        Quantity("decode0_dense_bytes", "other weight bytes of a decode step at batch 0: all but the routed experts",
-                 "bytes", f"{step_weight_bytes('0')}-decode0_expert_bytes", "#,##0"),
+        Quantity("decode0_dense_bytes", "other weight bytes of a decode step at batch 0: all but the routed experts "
+                 "and an untied input-embedding table (strict: decode_inputs(0))", "bytes",
+                 f"{step_weight_bytes('0')}-decode0_expert_bytes-{gathered_embedding_bytes('0')}", "#,##0"),
+        Quantity("decode1_dense_bytes", "the same at batch 1: one gathered embedding row more (decode_inputs(1))",
+                 "bytes", f"{step_weight_bytes('1')}-{routed_expert_bytes('1')}-{gathered_embedding_bytes('1')}",
+                 "#,##0"),
+        Quantity("decode_row_bytes", "weight bytes per sequence: the embedding row it gathers (0 when tied)", "bytes",
+                 "decode1_dense_bytes-decode0_dense_bytes", "#,##0"),
         Quantity("expert_bytes_one", "bytes of one touched expert in every MoE layer", "bytes",
                  "m_moe_layers*m_expert_params*weight_dtype_bytes", "#,##0"),
         Quantity("decode_expert_flops_1", "routed-expert FLOPs of one decode token", "FLOP", routed_expert_flops("1"),
@@ -1004,12 +1243,21 @@ def workings() -> list[tuple[str, list[Quantity]]]:
                  "#,##0"),
         Quantity("prompt_expert_bytes", "routed-expert bytes a prefill reads", "bytes",
                  routed_expert_bytes("input_tokens"), "#,##0"),
-        Quantity("prompt_dense_bytes", "other weight bytes a prefill reads", "bytes",
-                 "prompt_weight_bytes-prompt_expert_bytes", "#,##0"),
+        Quantity("prompt_dense_bytes", "other weight bytes a prefill reads (strict: of an untied input-embedding "
+                 "table only the rows the prompt gathers)", "bytes",
+                 f"prompt_weight_bytes-prompt_expert_bytes-{gathered_embedding_bytes('input_tokens')}", "#,##0"),
+        Quantity("prompt2_weight_bytes", "weight bytes a prefill of two prompts together reads", "bytes",
+                 step_weight_bytes("2*input_tokens"), "#,##0"),
+        Quantity("prompt2_expert_bytes", "routed-expert bytes at two prompts' tokens", "bytes",
+                 routed_expert_bytes("2*input_tokens"), "#,##0"),
+        Quantity("prompt2_dense_bytes", "other weight bytes a prefill of two prompts reads (strict: the rows both "
+                 "prompts gather; roofline.batched_prefill_inputs)", "bytes",
+                 f"prompt2_weight_bytes-prompt2_expert_bytes-{gathered_embedding_bytes('2*input_tokens')}", "#,##0"),
         Quantity("prompt_expert_flops", "routed-expert FLOPs of a prefill", "FLOP", routed_expert_flops("input_tokens"),
                  "0.000E+00"),
-        Quantity("prompt_matmul_flops", "other matmul FLOPs of a prefill", "FLOP",
-                 f"{matmul_flops('input_tokens')}-prompt_expert_flops", "0.000E+00"),
+        Quantity("prompt_matmul_flops", "other matmul FLOPs of a prefill (strict: the LM head for the last token "
+                 "only)", "FLOP", f"{matmul_flops('input_tokens')}-prompt_expert_flops-2*lm_head_params*"
+                 "(input_tokens-1)", "0.000E+00"),
         Quantity("prompt_attention_flops", "attention FLOPs of a prefill", "FLOP",
                  f"2*m_heads*(m_prefill_qk_dim+m_prefill_v_dim)*((m_layers-m_window_layers)*"
                  f"{causal_pairs('input_tokens', '0')}+m_window_layers*"
@@ -1097,6 +1345,80 @@ def _opt(expr: str, condition: str) -> str:
     return f"IF({condition},{expr},\"{NA_TEXT}\")"
 
 
+NONE_TEXT = "none"
+"""What ``narrower_weights`` and ``faster_compute_formats`` show where there is no such format."""
+
+
+def narrower_weights() -> str:
+    """``planner.plan._narrower``: the narrower weight formats of ``planner.plan.NARROWER`` for the plan's dtype,
+    joined with " or " (fp4 only where the accelerator has a dense fp4 rate); ``NONE_TEXT`` where none is narrower
+    (a cell's empty text reads back from LibreOffice as an empty cell)."""
+    def text(formats: tuple[str, ...]) -> str:
+        plain = [d for d in formats if d != "fp4"]
+        if "fp4" not in formats:
+            return f"\"{' or '.join(plain)}\""
+        with_fp4 = " or ".join([*plain, "fp4"])
+        return f"IF({peak_of(chr(34) + 'fp4' + chr(34))}>0,\"{with_fp4}\",\"{' or '.join(plain)}\")"
+
+    out = f"\"{NONE_TEXT}\""
+    for dtype, formats in reversed(NARROWER.items()):
+        if formats:
+            out = f"IF(dtype=\"{dtype}\",{text(formats)},{out})"
+    return out
+
+
+def faster_compute() -> str:
+    """``planner.plan._faster_compute``: the formats (fp8, fp4, int8) with a dense rate over 1.01 × the plan's
+    compute rate on its accelerator, joined with "/"; ``NONE_TEXT`` where none."""
+    here = peak_of("compute_dtype")
+    faster = [f"{peak_of(chr(34) + d + chr(34))}>1.01*{here}" for d in FASTER_COMPUTE_FORMATS]
+    parts = []
+    for i, (d, test) in enumerate(zip(FASTER_COMPUTE_FORMATS, faster, strict=True)):
+        sep = f"IF(OR({','.join(faster[:i])}),\"/\",\"\")&" if i else ""
+        parts.append(f"IF({test},{sep}\"{d}\",\"\")")
+    none = f"IF(NOT(OR({','.join(faster)})),\"{NONE_TEXT}\",\"\")"
+    return "&".join([*parts, none])
+
+
+KV_16BIT = "kv_dtype_bytes>=2"
+"""``planner.plan._advice``'s kv16: a KV cache of 16 bits or more, which fp8 would halve."""
+
+
+def advice() -> str:
+    """``planner.plan._advice`` without the plan-specific names and numbers (the faster or larger accelerators, the
+    next layout): what to change, per binding wall and rule; never what the plan already uses or the accelerator
+    lacks (narrower formats and faster rates from the catalogue). Tips joined by "; "."""
+    narrow, faster = "narrower_weights", "faster_compute_formats"
+    slo = "IF(op_ttft_caps,\"TTFT\",\"TPOT\")"
+    capacity = ("IF(binding_rule=1,\"more GPUs per replica (a larger tp, or pp stages across hosts)\","
+                f"IF({KV_16BIT},\"store the KV cache in fp8 (half the bytes of bf16): about twice the batch fits; \","
+                "\"\")&\"spread the weights and the KV cache over more GPUs (a larger tp, or pp)\")"
+                f"&IF({narrow}<>\"{NONE_TEXT}\",\"; quantize the weights to \"&{narrow},\"\")"
+                "&\"; use an accelerator with more memory (memory_gb on the Catalogue sheet)\"")
+    budget = ("\"the cheapest plan meeting the SLOs costs more than the budget: raise the budget, or loosen the TPOT "
+              f"SLO (bigger batches)\"&IF({narrow}<>\"{NONE_TEXT}\",\"; \"&{narrow}&\" weights: more tokens per GPU\","
+              "\"\")"
+              "&\"; `whichwall search` compares every accelerator and dtype for the cheapest per token\"")
+    lead = ("IF(binding_rule=6,\"the \"&" + slo + "&\" SLO caps the batch at \"&batch&\": a looser \"&" + slo +
+            "&\" SLO lets the batch grow and amortize the step; \",IF(binding_rule=7,\"raise the engine's batch cap "
+            "(max_batch in the spec; vLLM --max-num-seqs, TensorRT-LLM --max_batch_size) towards \"&"
+            "MIN(max_batch_memory,batch_slo)&\": the memory and the SLOs allow that batch; \",IF(OR(binding_rule=2,"
+            "binding_rule=3),\"split the work over more GPUs (a larger tp); \",\"\")))")
+    fewer = (f"IF({narrow}<>\"{NONE_TEXT}\",{narrow}&\" weights\"&IF({KV_16BIT},\", \",\"\"),\"\")"
+             f"&IF({KV_16BIT},\"an fp8 KV cache\",\"\")")
+    bandwidth = (f"IF({fewer}<>\"\",\"each decode step reads fewer bytes with \"&{fewer}&\"; \",\"\")"
+                 "&\"faster memory (memory_bandwidth_tbs on the Catalogue sheet)\"")
+    compute = (f"IF({faster}<>\"{NONE_TEXT}\",{faster}&\" weights run at a faster dense rate on this "
+               "accelerator; \",\"\")&\"a faster accelerator (dense_peak_tflops on the Catalogue sheet)\""
+               "&IF(OR(op_ttft_caps,binding_rule=2),\"; prefill dominates: disaggregated prefill on its own pool "
+               "(whichwall search), shorter prompts or prefix caching\",\"\")")
+    network = ("\"collectives or pipeline hops dominate: a smaller tp with more replicas, pipeline stages within one "
+               "host, or accelerators with a faster scale-up link\"")
+    return (f"IF(binding_wall=\"{W.MEMORY_CAPACITY}\",{capacity},IF(binding_wall=\"{W.BUDGET}\",{budget},"
+            f"{lead}&IF(binding_wall=\"{W.MEMORY_BANDWIDTH}\",{bandwidth},IF(binding_wall=\"{W.COMPUTE}\","
+            f"{compute},IF(binding_wall=\"{W.NETWORK}\",{network},\"\")))))")
+
+
 RESULT_FORMULAS: dict[str, str] = {
     # arithmetic
     "weight_gb": f"weight_bytes_total/{num(GB)}",
@@ -1124,6 +1446,7 @@ RESULT_FORMULAS: dict[str, str] = {
     "weights_gb_per_gpu": f"weight_bytes_total/(op_tp*op_pp)/{num(GB)}",
     "kv_gb_per_sequence_per_gpu": f"kv_seq_full/MIN(op_tp,m_kv_shards_max)/{num(GB)}",
     "max_batch_memory": "op_b_mem*op_pp",
+    "max_batch_engine": _opt("op_b_cap*op_pp", "ISNUMBER(op_b_cap)"),
     "batch_slo": _opt("op_b_slo*op_pp", "op_fits"),
     "batch": "op_b_op*op_pp",
     "decode_step_ms": _opt(f"op_decode_total_s*{MS}", "op_runs"),
@@ -1132,7 +1455,8 @@ RESULT_FORMULAS: dict[str, str] = {
     "ttft_ms": _opt("op_ttft_ms", "op_runs"),
     "tpot_b1_ms": _opt("op_tpot1_ms", "op_fits"),
     "ttft_b1_ms": _opt("op_ttft1_ms", "op_fits"),
-    "replica_rps": _opt(f"op_pp/(op_pre_total_s+output_tokens/op_b*(op_decode_total_s*{MS})/{MS})", "op_runs"),
+    "replica_rps": _opt(f"op_pp/(op_share_total_s+output_tokens/op_b*(op_decode_total_s*{MS})/{MS})", "op_runs"),
+    "calibration_rows": "eff_calibration_rows",
     "replicas": "op_replicas",
     "gpus": "op_gpus",
     "output_tokens_per_s_per_replica": _opt("replica_rps*output_tokens", "op_runs"),
@@ -1157,35 +1481,26 @@ RESULT_FORMULAS: dict[str, str] = {
         "IF(binding_rule=6,\"the \"&IF(op_ttft_caps,\"TTFT\",\"TPOT\")&\" SLO caps the batch at \"&batch&"
         "\" sequences per replica (\"&max_batch_memory&\" would fit); \"&binding_wall&\" takes the largest share of "
         "\"&IF(op_ttft_caps,\"the prefill\",\"a token's time\"),IF(binding_rule=5,\"the KV cache caps the batch at "
-        "\"&max_batch_memory&\" sequences per replica; the SLOs would allow \"&batch_slo,"
-        "INDEX(rule_texts,binding_rule)))"),
+        "\"&max_batch_memory&\" sequences per replica; the SLOs would allow \"&batch_slo,IF(binding_rule=7,"
+        "\"the engine's batch cap (\"&IF(ISNUMBER(max_batch_input),\"max_batch in the spec\",\"the \"&engine&\" "
+        "default\")&\": \"&max_batch_engine&\" sequences per replica) stops the batch at \"&batch&\"; \"&"
+        "max_batch_memory&\" would fit and the SLOs would allow \"&batch_slo&\"; \"&binding_wall&\" takes the "
+        "largest share of a token's time\",INDEX(rule_texts,binding_rule))))"),
     "next_wall": "rx_wall",
-    "advice": "INDEX(advice_texts,MATCH(binding_wall,advice_walls,0))",
+    "advice": advice(),
     "feasible": ("IF(AND(ISNUMBER(replicas),OR(NOT(ISNUMBER(budget_utilization)),budget_utilization<=1)),"
                  "\"yes\",\"no\")"),
 }
 """Every result on the Plan sheet, by name; the names that are keys of the planner's ``values`` mean the same."""
 
-RULE_TEXTS: tuple[str, ...] = W.RULES
-"""The binding rule of ``planner.walls`` (numbered 1-6 in ``binding_rule``), as a planner reads it."""
+RULE_7_TEXT = ("the serving engine's batch cap stops the batch before the memory and the SLOs do; the wall is the "
+               "resource that takes the largest share of a token's time (as measured)")
+"""Rule 7 of ``planner.walls`` (its module docstring), where ``planner.walls.RULES`` stops at rule 6."""
 
-ADVICE_TEXTS: dict[str, str] = {
-    W.MEMORY_CAPACITY: "more GPUs per replica (a larger tp, or pp stages across hosts), store the KV cache in fp8, "
-                       "quantize the weights (fp8/int4), or use an accelerator with more memory (see memory_gb on "
-                       "the Catalogue sheet)",
-    W.MEMORY_BANDWIDTH: "read fewer bytes per step (fp8/int4 weights, fp8 KV) or use faster memory (see "
-                        "memory_bandwidth_tbs on the Catalogue sheet); a looser TPOT SLO lets the batch amortize the "
-                        "weight read",
-    W.COMPUTE: "an fp8 (or fp4) compute rate, a faster accelerator, disaggregated prefill, shorter prompts or "
-               "prefix caching",
-    W.NETWORK: "collectives or pipeline hops dominate: a smaller tp with more replicas, pipeline stages within one "
-               "host, or accelerators with a faster scale-up link",
-    W.BUDGET: "a cheaper accelerator per token, fp8/int4 weights, a looser TPOT SLO (bigger batches), or a larger "
-              "budget",
-}
-"""What to change next, per binding wall (the planner's advice without the plan-specific numbers)."""
+RULE_TEXTS: tuple[str, ...] = W.RULES if len(W.RULES) >= 7 else (*W.RULES, RULE_7_TEXT)
+"""The binding rule of ``planner.walls`` (numbered 1-7 in ``binding_rule``), as a planner reads it."""
 
-BINDING_UNIT_TEXTS: tuple[str, ...] = tuple(W.BINDING_UNITS[i] for i in range(1, 7))
+BINDING_UNIT_TEXTS: tuple[str, ...] = tuple(W.BINDING_UNITS[i] for i in range(1, len(W.BINDING_UNITS) + 1))
 """What the binding wall's reading means, by rule (``planner.walls.BINDING_UNITS``)."""
 
 
@@ -1212,13 +1527,14 @@ sees by ``planner.serving``, memory by ``planner.topology.memory_used_bytes``)."
 def sweep_row(c: Callable[[str], str]) -> dict[str, str]:
     """One row of the Roofline sweep at microbatch ``c('batch')``: the plan's decode step and what a user sees."""
     b, step = c("batch"), c("step_s")
+    share = share_total(PLAN.op, prompts_per_iteration(b, "k_max"))
     return {
         "intensity": decode_intensity(b, "decode_context", "kv_seq_decode"),
         "step_s": decode_total_s(PLAN.op, b),
         "step_ms": f"{step}*{MS}",
-        "tpot_ms": user_tpot_ms(step, b, "op_pre_total_s"),
-        "ttft_ms": user_ttft_ms(b, "op_pre_total_s"),
-        "tokens_per_s": f"op_pp/(op_pre_total_s+output_tokens/{b}*{step})*output_tokens",
+        "tpot_ms": user_tpot_ms(step, b, share),
+        "ttft_ms": user_ttft_ms(step, b, "op_pre_total_s"),
+        "tokens_per_s": f"op_pp/({share}+output_tokens/{b}*{step})*output_tokens",
         "tflops": (f"(decode_matmul_flops_1+decode_expert_flops_1+decode_attention_flops_1)/op_tp*{b}/{step}/"
                    f"{num(TERA)}"),
         "memory_gb": (f"(weight_bytes_total/(op_tp*op_pp)+{b}*(kv_seq_full/MIN(op_tp,m_kv_shards_max))"

@@ -39,10 +39,10 @@ from workbook.build import (
 from workbook.formulas import MODEL_DERIVED
 
 MAX_WORKBOOK_BYTES = 20_000_000
-"""A plan workbook is ~300 kB; anything over 20 MB is refused before it is opened."""
+"""A plan workbook is ~380 kB; anything over 20 MB is refused before it is opened."""
 
 MAX_UNPACKED_BYTES = 20_000_000
-"""A plan's parts unpack to ~2.5 MB (most of it the Search sheet's candidate table). An archive whose parts (as its
+"""A plan's parts unpack to ~4.4 MB (most of it the Search sheet's candidate table). An archive whose parts (as its
 directory declares them; zipfile never inflates a part past its declared size) unpack to more is refused before
 openpyxl parses it: openpyxl takes ~0.1 s and ~20 MB of memory per MB of sheet XML, and a plan is read once more
 for its cached values where an input or a hand-added Catalogue row holds a formula."""
@@ -54,7 +54,8 @@ NUMBER_FIELDS = {
     "qps": "requests/s", "ttft_slo_ms": "ms", "tpot_slo_ms": "ms", "budget_usd_month": "USD/month",
     "usd_per_gpu_hour": "USD/GPU-hour",
 }
-WHOLE_FIELDS = {"input_tokens": "tokens", "output_tokens": "tokens", "tp": "GPUs", "pp": "stages", "ep": "GPUs"}
+WHOLE_FIELDS = {"input_tokens": "tokens", "output_tokens": "tokens", "tp": "GPUs", "pp": "stages", "ep": "GPUs",
+                "max_batch": "sequences"}
 LAYOUT_FIELDS = ("tp", "pp", "ep")
 """Inputs that are 'auto' (or blank) or a whole number."""
 MAX_KEY_COLUMNS = 256
@@ -63,7 +64,8 @@ MAX_KEY_COLUMNS = 256
 DERIVED_KEYS = frozenset(d.key for d in MODEL_DERIVED)
 """The Catalogue's model columns that are formulas (derived counts): never read back."""
 
-OPTIONAL_FIELDS = {"budget_usd_month", "usd_per_gpu_hour", "tp", "pp", "ep", "notes", "accelerators", "dtypes"}
+OPTIONAL_FIELDS = {"budget_usd_month", "usd_per_gpu_hour", "tp", "pp", "ep", "max_batch", "notes", "accelerators",
+                   "dtypes"}
 
 
 @dataclass(frozen=True)
