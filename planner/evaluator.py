@@ -354,7 +354,8 @@ def bisect(meets: Callable[[np.ndarray], np.ndarray], n: int, limit: float = BAT
     a batch at which ``meets`` is known to fail (the bisection starts below it)."""
     one = meets(np.ones((n, 1)))
     hi = np.full((n, 1), float(limit)) if fails_from is None else np.clip(fails_from, 1.0, float(limit))
-    top = meets(hi) & (hi >= limit)
+    at_limit = hi >= limit
+    top = meets(hi) & at_limit if at_limit.any() else at_limit
     lo = np.ones((n, 1))
     active = one & ~top
     while active.any():

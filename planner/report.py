@@ -91,7 +91,8 @@ def rows(result: PlanResult) -> list[Row]:
                        W.BINDING_UNITS[result.walls.rule] if binding else W.UNITS[wall]))
     out.append(Row("walls", "binding_wall", "binding wall", result.walls.binding))
     out.append(Row("walls", "reason", "why", result.walls.reason))
-    out.append(Row("walls", "next_wall", "next wall", result.walls.next))
+    out.append(Row("walls", "next_wall", "next wall", result.walls.next,
+                   W.relaxation(result.walls.binding, result.walls.rule) if result.walls.next else ""))
     for i, tip in enumerate(result.walls.advice, 1):
         out.append(Row("walls", f"advice:{i}", "change next" if i == 1 else "", tip))
     for part in W.SPLIT_PARTS:

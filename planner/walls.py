@@ -94,8 +94,20 @@ RULES: tuple[str, ...] = (
     "the cheapest plan that meets the SLOs costs more than the budget",
     "the KV cache caps the batch before the SLOs do",
     "an SLO caps the batch; the wall is the resource that takes the largest share of what it measures",
+    "the serving engine's batch cap stops the batch before the memory and the SLOs do; the wall is the resource that "
+    "takes the largest share of a token's time (as measured)",
 )
-"""The binding rule, numbered 1-6 as above."""
+"""The binding rule, numbered 1-7 as above."""
+
+ENGINE_CAP_LIFTED = "lifting the engine's batch cap"
+"""How rule 7's binding limit (the engine's setting, not a wall) is relaxed to find the wall behind it."""
+
+
+def relaxation(binding: str, rule: int) -> str:
+    """What ``next`` relaxes, as a planner reads it: "after 1.5x the FLOP/s at the same layout" (rule 7: after
+    lifting the engine's batch cap)."""
+    step = ENGINE_CAP_LIFTED if rule == 7 else RELAXATIONS[binding][1]
+    return f"after {step} at the same layout"
 
 
 @dataclass(frozen=True)

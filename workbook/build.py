@@ -1006,7 +1006,7 @@ def _plan_sheet(book: Book, spec: PlanSpec, result: PlanResult) -> None:
             ws.cell(row, 2).alignment = WRAP
             ws.row_dimensions[row].height = 30
         if key == "next_wall":
-            book.formula(ws, row, 4, "\"after \"&IF(binding_rule=7,\"lifting the engine's batch cap\","
+            book.formula(ws, row, 4, f"\"after \"&IF(binding_rule=7,\"{W.ENGINE_CAP_LIFTED}\","
                          "INDEX(relaxation_texts,MATCH(binding_wall,relaxation_walls,0)))&\" at the same layout\"",
                          font=NOTE_FONT)
         row += 1

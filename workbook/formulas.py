@@ -1493,11 +1493,7 @@ RESULT_FORMULAS: dict[str, str] = {
 }
 """Every result on the Plan sheet, by name; the names that are keys of the planner's ``values`` mean the same."""
 
-RULE_7_TEXT = ("the serving engine's batch cap stops the batch before the memory and the SLOs do; the wall is the "
-               "resource that takes the largest share of a token's time (as measured)")
-"""Rule 7 of ``planner.walls`` (its module docstring), where ``planner.walls.RULES`` stops at rule 6."""
-
-RULE_TEXTS: tuple[str, ...] = W.RULES if len(W.RULES) >= 7 else (*W.RULES, RULE_7_TEXT)
+RULE_TEXTS: tuple[str, ...] = W.RULES
 """The binding rule of ``planner.walls`` (numbered 1-7 in ``binding_rule``), as a planner reads it."""
 
 BINDING_UNIT_TEXTS: tuple[str, ...] = tuple(W.BINDING_UNITS[i] for i in range(1, len(W.BINDING_UNITS) + 1))
