@@ -239,6 +239,8 @@ def test_chart_validations_and_highlights_are_in_the_file():
     for ws in (plan, wb["Roofline"]):  # each prints on one page
         assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == ws.page_setup.fitToHeight == 1
         assert ws.print_area
+    for ws in wb.worksheets:  # the others print one page wide (not a page per strip of columns: 144 pages before)
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1, ws.title
     assert any(dv.type == "whole" for dv in plan.data_validations.dataValidation)
     assert any(dv.type == "decimal" for dv in plan.data_validations.dataValidation)
     rules = [r for cf in plan.conditional_formatting for r in cf.rules]
