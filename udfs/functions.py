@@ -25,18 +25,19 @@ KV_DTYPE_DOC = "KV-cache dtype: fp32, bf16, fp16, fp8, int8, int4 or fp4 (defaul
 ENGINE_DOC = "Serving engine whose fitted behaviour to use: trtllm, vllm, sglang (default: any, pooled)"
 BATCH_DOC = "Sequences decoded together, a whole number >= 1 (default 1); a cell or a range"
 CONTEXT_DOC = "Cached tokens per sequence, >= 0 (default 0); a cell or a range"
-TP_DOC = "Tensor-parallel GPUs per replica, a whole number >= 1 (default 1); a cell or a range"
+TP_CELL_DOC = "Tensor-parallel GPUs per replica, a whole number >= 1 (default 1)"
+TP_DOC = TP_CELL_DOC + xw.RANGE_DOC
 PROMPT_DOC = "Prompt length, tokens; a cell or a range"
 # the plan: the arguments of BINDING_WALL and the functions that read the same plan
-QPS_DOC = "Traffic, requests per second; a cell or a range"
-INPUT_DOC = "Prompt tokens per request; a cell or a range"
-OUTPUT_DOC = "Generated tokens per request; a cell or a range"
-TTFT_DOC = "Time-to-first-token SLO, ms; a cell or a range"
-TPOT_DOC = "Time-per-output-token SLO, ms; a cell or a range"
-BUDGET_DOC = "Monthly budget, USD (optional; empty: the budget wall is not checked); a cell or a range"
+QPS_DOC = "Traffic, requests per second"
+INPUT_DOC = "Prompt tokens per request"
+OUTPUT_DOC = "Generated tokens per request"
+TTFT_DOC = "Time-to-first-token SLO, ms"
+TPOT_DOC = "Time-per-output-token SLO, ms"
+BUDGET_DOC = "Monthly budget, USD (optional; empty: the budget wall is not checked)"
 PLAN_TP_DOC = "Tensor-parallel GPUs per stage (default: with pp, the cheapest layout meeting the SLOs)"
 PLAN_PP_DOC = "Pipeline stages per replica (default: with tp, the cheapest layout meeting the SLOs)"
-CONCURRENCY_DOC = "Requests in flight on one replica, a whole number >= 1; a cell or a range"
+CONCURRENCY_DOC = "Requests in flight on one replica, a whole number >= 1"
 PRICE_DOC = "Price, USD per GPU-hour (default: the catalogue price of gpu); a cell or a range"
 
 
@@ -289,44 +290,48 @@ def PREFILL_MS(model: Any, gpu: Any, prompt_tokens: Any, dtype: Any = "bf16", tp
                                  t, text("kv_dtype", kv_dtype), text("engine", engine)), p, t)
 
 
+LOAD_ARGS: tuple[tuple[str, Any, str, bool], ...] = (
+    # (argument, default, doc, a range is allowed)
+    ("model", REQUIRED, MODEL_DOC, False),
+    ("gpu", REQUIRED, GPU_DOC, False),
+    ("concurrency", REQUIRED, CONCURRENCY_DOC, True),
+    ("input_tokens", REQUIRED, INPUT_DOC, True),
+    ("output_tokens", REQUIRED, OUTPUT_DOC, True),
+    ("dtype", "bf16", DTYPE_DOC, False),
+    ("tp", 1, TP_CELL_DOC, True),
+    ("kv_dtype", "bf16", KV_DTYPE_DOC, False),
+    ("engine", None, ENGINE_DOC, False),
+)
+"""The arguments of the functions of what a user sees at a load (TPOT_MS, TTFT_MS), in order."""
+
+load_args = xw.shared_args(LOAD_ARGS)
+
+
+def _at_load(fn: Any, model: Any, gpu: Any, concurrency: Any, input_tokens: Any, output_tokens: Any, dtype: Any,
+             tp: Any, kv_dtype: Any, engine: Any) -> Any:
+    """``fn`` (``planner.api.tpot_ms`` or ``ttft_ms``) over the LOAD_ARGS values, each coerced in one place."""
+    n, i, o, t = numbers(("concurrency", concurrency), ("input_tokens", input_tokens),
+                         ("output_tokens", output_tokens), ("tp", tp))
+    return result(fn(required_text("model", model), required_text("gpu", gpu), n, i, o, text("dtype", dtype), t,
+                     text("kv_dtype", kv_dtype), text("engine", engine)), n, i, o, t)
+
+
 @xw.func
-@xw.arg("model", doc=MODEL_DOC)
-@xw.arg("gpu", doc=GPU_DOC)
-@xw.arg("concurrency", doc=CONCURRENCY_DOC, ndim=2)
-@xw.arg("input_tokens", doc=INPUT_DOC, ndim=2)
-@xw.arg("output_tokens", doc=OUTPUT_DOC, ndim=2)
-@xw.arg("dtype", doc=DTYPE_DOC)
-@xw.arg("tp", doc=TP_DOC, ndim=2)
-@xw.arg("kv_dtype", doc=KV_DTYPE_DOC)
-@xw.arg("engine", doc=ENGINE_DOC)
+@load_args
 def TPOT_MS(model: Any, gpu: Any, concurrency: Any, input_tokens: Any, output_tokens: Any, dtype: Any = "bf16",
             tp: Any = 1, kv_dtype: Any = "bf16", engine: Any = None) -> Any:
     """Expected time per output token a user sees with concurrency requests in flight on one replica, ms: the decode
     step plus its share of other requests' prefills (the plan's model)."""
-    n, i, o, t = numbers(("concurrency", concurrency), ("input_tokens", input_tokens),
-                         ("output_tokens", output_tokens), ("tp", tp))
-    return result(api.tpot_ms(required_text("model", model), required_text("gpu", gpu), n, i, o,
-                              text("dtype", dtype), t, text("kv_dtype", kv_dtype), text("engine", engine)), n, i, o, t)
+    return _at_load(api.tpot_ms, model, gpu, concurrency, input_tokens, output_tokens, dtype, tp, kv_dtype, engine)
 
 
 @xw.func
-@xw.arg("model", doc=MODEL_DOC)
-@xw.arg("gpu", doc=GPU_DOC)
-@xw.arg("concurrency", doc=CONCURRENCY_DOC, ndim=2)
-@xw.arg("input_tokens", doc=INPUT_DOC, ndim=2)
-@xw.arg("output_tokens", doc=OUTPUT_DOC, ndim=2)
-@xw.arg("dtype", doc=DTYPE_DOC)
-@xw.arg("tp", doc=TP_DOC, ndim=2)
-@xw.arg("kv_dtype", doc=KV_DTYPE_DOC)
-@xw.arg("engine", doc=ENGINE_DOC)
+@load_args
 def TTFT_MS(model: Any, gpu: Any, concurrency: Any, input_tokens: Any, output_tokens: Any, dtype: Any = "bf16",
             tp: Any = 1, kv_dtype: Any = "bf16", engine: Any = None) -> Any:
     """Expected time to first token with concurrency requests in flight on one replica, ms: request overhead, the
     prefill, the wait behind other prompts and, past the batch that fits, for a free slot (the plan's model)."""
-    n, i, o, t = numbers(("concurrency", concurrency), ("input_tokens", input_tokens),
-                         ("output_tokens", output_tokens), ("tp", tp))
-    return result(api.ttft_ms(required_text("model", model), required_text("gpu", gpu), n, i, o,
-                              text("dtype", dtype), t, text("kv_dtype", kv_dtype), text("engine", engine)), n, i, o, t)
+    return _at_load(api.ttft_ms, model, gpu, concurrency, input_tokens, output_tokens, dtype, tp, kv_dtype, engine)
 
 
 # -------------------------------------------------------------------------------------------------------- topology
@@ -396,8 +401,8 @@ def ALLREDUCE_MS(model: Any, gpu: Any, tp: Any, batch: Any = 1) -> Any:
 @xw.func
 @xw.arg("model", doc=MODEL_DOC)
 @xw.arg("gpu", doc=GPU_DOC)
-@xw.arg("input_tokens", doc=INPUT_DOC, ndim=2)
-@xw.arg("output_tokens", doc=OUTPUT_DOC, ndim=2)
+@xw.arg("input_tokens", doc=INPUT_DOC + xw.RANGE_DOC, ndim=2)
+@xw.arg("output_tokens", doc=OUTPUT_DOC + xw.RANGE_DOC, ndim=2)
 @xw.arg("dtype", doc=DTYPE_DOC)
 @xw.arg("tp", doc=TP_DOC, ndim=2)
 @xw.arg("kv_dtype", doc=KV_DTYPE_DOC)
@@ -422,12 +427,12 @@ PLAN_ARGS: tuple[tuple[str, Any, str, bool], ...] = (
     # (argument, default, doc, a range is allowed where the function returns one value per cell)
     ("model", REQUIRED, MODEL_DOC, False),
     ("gpu", REQUIRED, GPU_DOC, False),
-    ("qps", REQUIRED, "Traffic, requests per second", True),
-    ("input_tokens", REQUIRED, "Prompt tokens per request", True),
-    ("output_tokens", REQUIRED, "Generated tokens per request", True),
-    ("ttft_slo_ms", REQUIRED, "Time-to-first-token SLO, ms", True),
-    ("tpot_slo_ms", REQUIRED, "Time-per-output-token SLO, ms", True),
-    ("budget_usd_month", None, "Monthly budget, USD (optional; empty: the budget wall is not checked)", True),
+    ("qps", REQUIRED, QPS_DOC, True),
+    ("input_tokens", REQUIRED, INPUT_DOC, True),
+    ("output_tokens", REQUIRED, OUTPUT_DOC, True),
+    ("ttft_slo_ms", REQUIRED, TTFT_DOC, True),
+    ("tpot_slo_ms", REQUIRED, TPOT_DOC, True),
+    ("budget_usd_month", None, BUDGET_DOC, True),
     ("dtype", "bf16", DTYPE_DOC, False),
     ("tp", None, PLAN_TP_DOC, True),
     ("kv_dtype", "bf16", KV_DTYPE_DOC, False),
