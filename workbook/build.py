@@ -546,33 +546,29 @@ def _assumptions_sheet(book: Book) -> None:
 
     row = _engine_table(book, ws, row)
 
-    _section(book, ws, row, "The binding-wall rule (planner.walls)", 10)
-    row += 1
-    first = row
-    for i, text in enumerate(F.RULE_TEXTS, start=1):
-        book.put(ws, row, 1, f"rule {i}")
-        book.put(ws, row, 2, text)
-        row += 1
-    book.name("rule_texts", ws, first, 2, row - 1, 2)
-    row += 1
-    _section(book, ws, row, "What the binding wall's reading means, by rule (planner.walls.BINDING_UNITS)", 10)
-    row += 1
-    first = row
-    for i, text in enumerate(F.BINDING_UNIT_TEXTS, start=1):
-        book.put(ws, row, 1, f"rule {i}")
-        book.put(ws, row, 2, text)
-        row += 1
-    book.name("binding_unit_texts", ws, first, 2, row - 1, 2)
-    row += 1
-    _section(book, ws, row, "How the next wall relaxes the binding one (planner.walls.RELAXATIONS)", 10)
-    row += 1
-    first = row
-    for wall, (_, text) in W.RELAXATIONS.items():
-        book.put(ws, row, 1, wall)
-        book.put(ws, row, 2, text)
-        row += 1
-    book.name("relaxation_walls", ws, first, 1, row - 1, 1)
-    book.name("relaxation_texts", ws, first, 2, row - 1, 2)
+    row = _text_table(book, ws, row, "The binding-wall rule (planner.walls)",
+                      [(f"rule {i}", t) for i, t in enumerate(F.RULE_TEXTS, start=1)], None, "rule_texts")
+    row = _text_table(book, ws, row, "What the binding wall's reading means, by rule (planner.walls.BINDING_UNITS)",
+                      [(f"rule {i}", t) for i, t in enumerate(F.BINDING_UNIT_TEXTS, start=1)], None,
+                      "binding_unit_texts")
+    _text_table(book, ws, row, "How the next wall relaxes the binding one (planner.walls.RELAXATIONS)",
+                [(wall, text) for wall, (_, text) in W.RELAXATIONS.items()], "relaxation_walls", "relaxation_texts")
+
+
+def _text_table(book: Book, ws: Worksheet, row: int, title: str, pairs: list[tuple[str, str]],
+                key_name: str | None, text_name: str) -> int:
+    """A titled two-column table of (key, text) from ``row``, its columns named ``key_name`` (if any) and
+    ``text_name``; the row after it and a blank row."""
+    _section(book, ws, row, title, 10)
+    first = row + 1
+    for i, (key, text) in enumerate(pairs):
+        book.put(ws, first + i, 1, key)
+        book.put(ws, first + i, 2, text)
+    last = first + len(pairs) - 1
+    if key_name:
+        book.name(key_name, ws, first, 1, last, 1)
+    book.name(text_name, ws, first, 2, last, 2)
+    return last + 2
 
 
 ENGINE_TABLE: tuple[tuple[str, str], ...] = (
