@@ -40,7 +40,7 @@ from planner.efficiency import (
     engine_max_sequences,
     engine_token_budget,
 )
-from planner.errors import PlannerError, short
+from planner.errors import PlannerError
 from planner.roofline import (
     StepInputs,
     batched_prefill_inputs,
@@ -55,7 +55,7 @@ from planner.roofline import (
 from planner.serving import aggregated_times, prompts_per_iteration, slot_wait
 from planner.topology import max_batch
 from planner.units import DTYPES, MS_PER_S, US_PER_S
-from planner.validate import MAX_SIZE
+from planner.validate import table_number
 
 MAX_MEASUREMENT_BYTES = 50_000_000
 ODD_CONCURRENCY = ("512",)
@@ -119,23 +119,8 @@ def _get(record: dict[str, str], key: str) -> str:
 
 def _number(record: dict[str, str], key: str, where: str, default: float | None = None, whole: bool = False
             ) -> float:
-    """A positive number (at least 1 and whole when ``whole``: GPU counts) from ``key``'s column."""
-    text = _get(record, key)
-    if not text:
-        if default is not None:
-            return default
-        raise PlannerError(f"{where}: column {key!r} is empty")
-    try:
-        value = float(text)
-    except ValueError:
-        raise PlannerError(f"{where}: {key} must be a number, got {short(text)}") from None
-    if not math.isfinite(value) or value <= 0 or value > MAX_SIZE:
-        raise PlannerError(f"{where}: {key} must be a positive number up to {MAX_SIZE:g}, got {short(text)}")
-    if whole and (value < 1 or value != int(value)):
-        raise PlannerError(f"{where}: {key} must be a whole number of GPUs (1, 2, 4, ...), got {short(text)}")
-    if key in COUNTS and value < 1:
-        raise PlannerError(f"{where}: {key} must be at least 1 (a count of tokens or requests), got {short(text)}")
-    return value
+    """A positive number (a whole number of GPUs when ``whole``; at least 1 for ``COUNTS``) from ``key``'s column."""
+    return table_number(_get(record, key), key, where, default, gpus=whole, count=key in COUNTS)
 
 
 def load_measurements(path: str | Path, catalogue: Catalogue | None = None) -> Loaded:

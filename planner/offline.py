@@ -39,6 +39,7 @@ from planner.errors import PlannerError, short
 from planner.roofline import batched_prefill_inputs, step_rates, time_step
 from planner.spec import PlanSpec
 from planner.units import DTYPES
+from planner.validate import table_number
 
 METRICS = ("latency_s", "throughput_tokens_per_s")
 """The row kinds: seconds for the whole run, output tokens per second."""
@@ -101,19 +102,9 @@ def _model_id(name: str, cat: Catalogue, where: str) -> str:
                            f"(`whichwall catalogue models` lists them)") from None
 
 
-def _positive(record: dict[str, str], key: str, where: str, default: float | None = None) -> float:
-    text = (record.get(key) or "").strip()
-    if not text:
-        if default is not None:
-            return default
-        raise PlannerError(f"{where}: column {key!r} is empty")
-    try:
-        value = float(text)
-    except ValueError:
-        raise PlannerError(f"{where}: {key} must be a number, got {short(text)}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise PlannerError(f"{where}: {key} must be a positive number, got {short(text)}")
-    return value
+def _positive(record: dict[str, str], key: str, where: str, default: float | None = None, *, gpus: bool = False,
+              count: bool = False) -> float:
+    return table_number((record.get(key) or "").strip(), key, where, default, gpus=gpus, count=count)
 
 
 def parse_offline(text: str, where: str = "measurements", catalogue: Catalogue | None = None,
@@ -141,15 +132,13 @@ def parse_offline(text: str, where: str = "measurements", catalogue: Catalogue |
         dtype = check_dtype(record["dtype"].strip().lower())
         kv = check_dtype((record.get("kv_dtype") or "").strip().lower() or dtype, "kv_dtype")
         engine = check_engine(record["engine"].strip())
-        tp = _positive(record, "tp", at)
-        if tp != int(tp):
-            raise PlannerError(f"{at}: tp must be a whole number of GPUs, got {short(record['tp'])}")
+        tp = _positive(record, "tp", at, gpus=True)
         rows.append(OfflineRow(
             model=_model_id(record["model"], cat, at), accelerator=acc.id, engine=engine, dtype=dtype, kv_dtype=kv,
-            tp=int(tp), isl=_positive(record, "isl", at), osl=_positive(record, "osl", at),
-            batch=_positive(record, "batch", at),
-            max_sequences=_positive(record, "concurrency", at, default=math.inf),
-            max_batched_tokens=_positive(record, "max_batched_tokens", at,
+            tp=int(tp), isl=_positive(record, "isl", at, count=True), osl=_positive(record, "osl", at, count=True),
+            batch=_positive(record, "batch", at, count=True),
+            max_sequences=_positive(record, "concurrency", at, default=math.inf, count=True),
+            max_batched_tokens=_positive(record, "max_batched_tokens", at, count=True,
                                          default=DEFAULT_MAX_BATCHED_TOKENS[engine]),
             metric=metric, value=_positive(record, "value", at), source=source))
     if not rows:

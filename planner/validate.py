@@ -81,3 +81,26 @@ def at_least_one(name: str, value: Any) -> np.ndarray:
 def non_negative(name: str, value: Any, integer: bool = False) -> np.ndarray:
     """Elements >= 0 (context lengths)."""
     return as_array(name, value, minimum=0.0, inclusive=True, integer=integer)
+
+
+def table_number(text: str, key: str, where: str, default: float | None = None, *, gpus: bool = False,
+                 count: bool = False) -> float:
+    """A measurement table's cell: a positive number up to ``MAX_SIZE`` (``default`` where the cell is empty); a
+    whole number of GPUs when ``gpus``; at least 1 when ``count`` (tokens, requests, sequences). Anything else is a
+    ``PlannerError`` naming ``where`` (file and line), the column and what it should be."""
+    if not text:
+        if default is not None:
+            return default
+        raise PlannerError(f"{where}: column {key!r} is empty")
+    try:
+        value = float(text)
+    except ValueError:
+        raise PlannerError(f"{where}: {key} must be a number, got {short(text)}") from None
+    if not math.isfinite(value) or value <= 0 or value > MAX_SIZE:
+        raise PlannerError(f"{where}: {key} must be a positive number up to {MAX_SIZE:g}, got {short(text)}")
+    if gpus and (value < 1 or value != int(value)):
+        raise PlannerError(f"{where}: {key} must be a whole number of GPUs (1, 2, 4, ...), got {short(text)}")
+    if count and value < 1:
+        raise PlannerError(f"{where}: {key} must be at least 1 (a count of tokens, requests or sequences), got "
+                           f"{short(text)}")
+    return value
