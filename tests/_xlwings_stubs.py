@@ -285,18 +285,12 @@ def classic_xlwings(decorated_at_import: bool = True) -> Iterator[types.SimpleNa
         for name in {*names, *_udfs_modules(), *WIN32_MODULES}:
             sys.modules.pop(name, None)
         sys.modules.update({k: v for k, v in saved_modules.items() if v is not _ABSENT})
-        for name, value in saved_ctypes.items():
-            if value is _ABSENT:
-                if hasattr(ctypes, name):
-                    delattr(ctypes, name)
-            else:
-                setattr(ctypes, name, value)
-        for name, value in saved_xlwings.items():
-            if value is _ABSENT:
-                if hasattr(xlwings, name):
-                    delattr(xlwings, name)
-            else:
-                setattr(xlwings, name, value)
+        for module, saved in ((ctypes, saved_ctypes), (xlwings, saved_xlwings)):
+            for name, value in saved.items():
+                if value is not _ABSENT:
+                    setattr(module, name, value)
+                elif hasattr(module, name):
+                    delattr(module, name)
         xlwings.engines.engines[:] = saved_engines[0]
         xlwings.engines.engines_by_name.clear()
         xlwings.engines.engines_by_name.update(saved_engines[1])
