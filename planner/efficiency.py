@@ -190,21 +190,19 @@ class ComputeRatios(BaseModel):
         return self.families.get(family, self.default).get(compute_dtype, self.default.get(compute_dtype, 1.0))
 
 
-DEFAULT_TOKEN_BUDGET = 8192
-"""Prompt tokens one engine iteration takes when the engine is not named: the serving default of vLLM, TensorRT-LLM
-and SGLang alike on 80 GB-class GPUs (``serving.yaml``'s ``engine_batch_caps``)."""
-
-
 class EngineBatchCap(BaseModel):
     """A serving engine's default caps per replica: the sequences it runs at once (``max_sequences``: vLLM
     ``--max-num-seqs``, TensorRT-LLM ``max_batch_size``; None: no fixed cap) and the tokens one iteration takes
     (``max_batched_tokens``: vLLM ``--max-num-batched-tokens``, TensorRT-LLM ``max_num_tokens``, SGLang
     ``--chunked-prefill-size``), with ``small_gpu_*`` values on GPUs under ``small_gpu_below_gib`` GiB or whose id
-    contains one of ``small_gpu_ids`` (the engines pick their defaults this way)."""
+    contains one of ``small_gpu_ids`` (the engines pick their defaults this way); ``offline_max_batched_tokens``:
+    the tokens per iteration of the engine's offline entry point (vLLM's LLM class), for offline measurement tables
+    whose rows do not say (``max_batched_tokens`` where not given)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     max_sequences: Annotated[int, Field(ge=1)] | None = None
-    max_batched_tokens: Annotated[int, Field(ge=1)] = DEFAULT_TOKEN_BUDGET
+    max_batched_tokens: Annotated[int, Field(ge=1)]
+    offline_max_batched_tokens: Annotated[int, Field(ge=1)] | None = None
     small_gpu_max_sequences: Annotated[int, Field(ge=1)] | None = None
     small_gpu_max_batched_tokens: Annotated[int, Field(ge=1)] | None = None
     small_gpu_below_gib: Annotated[float, Field(gt=0)] | None = None
@@ -236,7 +234,14 @@ class ServingAssumptions(BaseModel):
     efficiency: EfficiencyTable
     scaleout_default: ScaleOutDefault | None = None
     compute_ratios: ComputeRatios | None = None
-    engine_batch_caps: dict[str, EngineBatchCap] = {}
+    engine_batch_caps: dict[str, EngineBatchCap]
+
+    @model_validator(mode="after")
+    def _every_engine_has_caps(self) -> ServingAssumptions:
+        missing = [e for e in ENGINES if e not in self.engine_batch_caps]
+        if missing:
+            raise ValueError(f"engine_batch_caps needs an entry for every engine; missing {', '.join(missing)}")
+        return self
 
 
 @lru_cache(maxsize=1)
@@ -261,19 +266,28 @@ def compute_ratio(family: str, compute_dtype: str) -> float:
     return ratios.ratio(family, compute_dtype) if ratios else 1.0
 
 
+def engine_batch_cap(engine: str) -> EngineBatchCap:
+    """``serving.yaml``'s ``engine_batch_caps`` entry of ``engine`` (``any``: no engine named)."""
+    return serving_assumptions().engine_batch_caps[engine]
+
+
 def engine_max_sequences(engine: str, accelerator_id: str, memory_bytes: float) -> float:
     """The sequences ``engine`` runs at once per replica by default on this GPU (``serving.yaml``'s
     ``engine_batch_caps``); infinity for an engine without a fixed default cap (SGLang sizes it from the KV pool;
     ``any``)."""
-    cap = serving_assumptions().engine_batch_caps.get(engine)
-    return cap.for_gpu(accelerator_id, memory_bytes) if cap else float("inf")
+    return engine_batch_cap(engine).for_gpu(accelerator_id, memory_bytes)
 
 
 def engine_token_budget(engine: str, accelerator_id: str, memory_bytes: float) -> float:
-    """Prompt tokens ``engine`` prefills in one iteration on this GPU by default (``engine_batch_caps``;
-    ``DEFAULT_TOKEN_BUDGET`` for ``any``)."""
-    cap = serving_assumptions().engine_batch_caps.get(engine)
-    return cap.tokens_for_gpu(accelerator_id, memory_bytes) if cap else float(DEFAULT_TOKEN_BUDGET)
+    """Prompt tokens ``engine`` prefills in one iteration on this GPU by default (``engine_batch_caps``)."""
+    return engine_batch_cap(engine).tokens_for_gpu(accelerator_id, memory_bytes)
+
+
+def engine_offline_token_budget(engine: str) -> float:
+    """Prompt tokens one iteration of ``engine``'s offline entry point takes by default (``engine_batch_caps``'
+    ``offline_max_batched_tokens``, else its serving default on a large GPU)."""
+    cap = engine_batch_cap(engine)
+    return float(cap.offline_max_batched_tokens or cap.max_batched_tokens)
 
 
 def memory_reserve_fraction() -> float:

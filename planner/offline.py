@@ -34,7 +34,7 @@ import numpy as np
 from planner import evaluator as E
 from planner import files, topology
 from planner.catalogue import Catalogue, check_dtype, get_catalogue
-from planner.efficiency import Efficiency, check_engine
+from planner.efficiency import Efficiency, check_engine, engine_offline_token_budget
 from planner.errors import PlannerError, short
 from planner.roofline import batched_prefill_inputs, step_rates, time_step
 from planner.spec import PlanSpec
@@ -47,11 +47,6 @@ METRICS = ("latency_s", "throughput_tokens_per_s")
 REQUIRED = ("model", "accelerator", "engine", "dtype", "tp", "isl", "osl", "batch", "metric", "value")
 
 MAX_FILE_BYTES = 20_000_000
-
-DEFAULT_MAX_BATCHED_TOKENS = {"vllm": 16_384, "trtllm": 8_192, "sglang": 16_384, "any": 16_384}
-"""Tokens one engine iteration prefills when a row does not say: vLLM's offline (LLM class) default on GPUs of
-70 GiB or more (vllm/engine/arg_utils.py get_batch_defaults), TensorRT-LLM's ``max_num_tokens`` default (BuildConfig),
-SGLang's chunked-prefill size on large GPUs (16,384)."""
 
 QUANTIZED_SUFFIXES = re.compile(r"(-(fp8|fp4|nvfp4|int8|int4|w8a8|awq|gptq)(-kv)?)+$", re.IGNORECASE)
 """Checkpoint-name suffixes of quantized releases (``amd/Llama-3.1-70B-Instruct-FP8-KV``): the architecture is the
@@ -139,7 +134,7 @@ def parse_offline(text: str, where: str = "measurements", catalogue: Catalogue |
             batch=_positive(record, "batch", at, count=True),
             max_sequences=_positive(record, "concurrency", at, default=math.inf, count=True),
             max_batched_tokens=_positive(record, "max_batched_tokens", at, count=True,
-                                         default=DEFAULT_MAX_BATCHED_TOKENS[engine]),
+                                         default=engine_offline_token_budget(engine)),
             metric=metric, value=_positive(record, "value", at), source=source))
     if not rows:
         raise PlannerError(f"{where}: no rows" + (f" whose source contains {source_contains!r}" if source_contains

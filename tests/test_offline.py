@@ -14,7 +14,7 @@ import yaml
 
 from planner import api, offline, search
 from planner.catalogue import builtin_catalogue
-from planner.efficiency import serving_assumptions
+from planner.efficiency import engine_offline_token_budget, serving_assumptions
 from planner.errors import PlannerError
 from planner.roofline import batched_prefill_inputs, prefill_inputs, step_rates, time_step
 from planner.spec import default_spec
@@ -36,7 +36,7 @@ def test_the_file_holds_both_versions_and_the_models_resolve() -> None:
     assert sum(NEWER in r.source for r in rows) == sum(OLDER in r.source for r in rows) == 40
     throughput = [r for r in rows if r.metric == "throughput_tokens_per_s"]
     assert all(r.max_batched_tokens == 131_072 for r in throughput)  # from the benchmark command
-    assert all(r.max_batched_tokens == offline.DEFAULT_MAX_BATCHED_TOKENS["vllm"]
+    assert all(r.max_batched_tokens == engine_offline_token_budget("vllm")
                for r in rows if r.metric == "latency_s")
 
 

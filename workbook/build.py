@@ -32,7 +32,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from planner import walls as W
 from planner.catalogue import Accelerator, Catalogue, Model, get_catalogue
-from planner.efficiency import BURST_REFERENCE_OUTPUT_TOKENS, DEFAULT_TOKEN_BUDGET, serving_assumptions
+from planner.efficiency import BURST_REFERENCE_OUTPUT_TOKENS, engine_batch_cap, serving_assumptions
 from planner.errors import PlannerError, short
 from planner.plan import BATCH_SEARCH_LIMIT, UNCAPPED_BATCH, PlanResult, evaluate
 from planner.report import REQUIREMENT_FIELDS, RESULT_FIELDS
@@ -582,13 +582,9 @@ ENGINE_TABLE: tuple[tuple[str, str], ...] = (
 
 
 def _engine_defaults(engine: str) -> tuple[dict[str, Any], tuple[str, ...], str]:
-    """An engine's row of the engine table: ``serving.yaml``'s ``engine_batch_caps`` (an engine it leaves out: no
-    sequence cap, ``DEFAULT_TOKEN_BUDGET`` tokens, as ``planner.efficiency`` reads it), its small-GPU ids and source."""
-    cap = serving_assumptions().engine_batch_caps.get(engine)
-    if cap is None:
-        return ({"max_batched_tokens": DEFAULT_TOKEN_BUDGET}, (),
-                f"no entry in serving.yaml's engine_batch_caps: no sequence cap, {DEFAULT_TOKEN_BUDGET:,} tokens "
-                f"(planner.efficiency.DEFAULT_TOKEN_BUDGET)")
+    """An engine's row of the engine table: ``serving.yaml``'s ``engine_batch_caps`` entry
+    (``planner.efficiency.engine_batch_cap``), its small-GPU ids and source."""
+    cap = engine_batch_cap(engine)
     if len(cap.small_gpu_ids) > F.ENGINE_SMALL_ID_SLOTS:
         raise PlannerError(f"serving.yaml's engine_batch_caps.{engine} lists {len(cap.small_gpu_ids)} small-GPU ids; "
                            f"a plan workbook holds {F.ENGINE_SMALL_ID_SLOTS} (workbook/formulas.py "
