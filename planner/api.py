@@ -107,24 +107,41 @@ def _tp_arg(m: Model, a: Accelerator, tp: Any) -> np.ndarray:
     return t
 
 
+def _shape(**arrays: np.ndarray) -> tuple[int, ...]:
+    """The broadcast shape of the named argument arrays, or a ``PlannerError`` naming those that do not line up."""
+    try:
+        return np.broadcast_shapes(*(x.shape for x in arrays.values()))
+    except ValueError:
+        shapes = ", ".join(f"{k} {'×'.join(map(str, x.shape))}" for k, x in arrays.items() if x.shape)
+        raise PlannerError(f"ranges of shapes {shapes} do not line up: give ranges of the same shape, or one column "
+                           f"and one row") from None
+
+
+def _one_replica(m: Model, a: Accelerator, d: str, kv: str, engine: object, tp: float, input_tokens: float,
+                 output_tokens: float) -> evaluator.Rows:
+    """The evaluator's row of one replica of ``m`` on ``tp`` ``a`` GPUs (pp 1, ep 1) serving prompts of
+    ``input_tokens`` → ``output_tokens`` under no SLO (what the load functions time); the spec validated as a
+    plan's is (token counts within the spec's limits, a context the model takes)."""
+    spec = spec_from_data({"model": m.id, "accelerator": a.id, "dtype": d, "kv_dtype": kv,
+                           "engine": check_engine(engine), "tp": int(tp), "pp": 1, "ep": 1, "qps": 1.0,
+                           "input_tokens": int(input_tokens), "output_tokens": int(output_tokens),
+                           "ttft_slo_ms": 1e9, "tpot_slo_ms": 1e9}, "arguments")
+    check_context(spec, m)
+    eff = get_catalogue().efficiency(a.id, engine)
+    return evaluator.build(m, spec, [evaluator.Option(a, d, kv, math.nan, eff, topology.layouts(m, a, int(tp), 1, 1))])
+
+
 def _concurrency_times(model: object, gpu: object, concurrency: Any, input_tokens: Any, output_tokens: Any,
                        dtype: object, tp: Any, kv_dtype: object, engine: object) -> tuple[np.ndarray, np.ndarray]:
     m, a, d, kv = _model(model), _acc(gpu), _dtype(dtype), _dtype(kv_dtype, "kv_dtype")
     n = at_least_one("concurrency", concurrency)
     inp, out = at_least_one("input_tokens", input_tokens), at_least_one("output_tokens", output_tokens)
     t = _tp_arg(m, a, tp)
-    shape = np.broadcast_shapes(n.shape, inp.shape, out.shape, t.shape)
+    shape = _shape(concurrency=n, input_tokens=inp, output_tokens=out, tp=t)
     tpot, ttft = np.empty(shape), np.empty(shape)
-    cat = get_catalogue()
-    eff = cat.efficiency(a.id, engine)
     for idx in np.ndindex(shape):
         c, i, o, tp_ = (float(np.broadcast_to(x, shape)[idx]) for x in (n, inp, out, t))
-        spec = PlanSpec(model=m.id, accelerator=a.id, dtype=d, kv_dtype=kv, engine=check_engine(engine),
-                        tp=int(tp_), pp=1, ep=1, qps=1.0, input_tokens=int(i), output_tokens=int(o),
-                        ttft_slo_ms=1e9, tpot_slo_ms=1e9)
-        check_context(spec, m)
-        rows = evaluator.build(m, spec, [evaluator.Option(a, d, kv, math.nan, eff,
-                                                          topology.layouts(m, a, int(tp_), 1, 1))])
+        rows = _one_replica(m, a, d, kv, engine, tp_, i, o)
         if rows["b_mem"][0, 0] < 1:
             _expected_rows(m, a, d, kv, np.array([tp_]), engine, "TPOT_MS / TTFT_MS")
             raise PlannerError(f"not even one sequence of {int(i + o):,} tokens fits beside the weights of {m.id} "
@@ -197,18 +214,11 @@ def max_tokens_per_sec(model: object, gpu: object, input_tokens: Any, output_tok
     d, kv = _dtype(dtype), _dtype(kv_dtype, "kv_dtype")
     inp, out = at_least_one("input_tokens", input_tokens), at_least_one("output_tokens", output_tokens)
     tps = _tp_arg(m, a, tp)
-    shape = np.broadcast_shapes(inp.shape, out.shape, tps.shape)
+    shape = _shape(input_tokens=inp, output_tokens=out, tp=tps)
     result = np.empty(shape)
-    eff = get_catalogue().efficiency(a.id, engine)
     for idx in np.ndindex(shape):
         i, o, t = (float(np.broadcast_to(x, shape)[idx]) for x in (inp, out, tps))
-        spec = PlanSpec(model=m.id, accelerator=a.id, dtype=d, kv_dtype=kv, engine=check_engine(engine), tp=int(t),
-                        pp=1, ep=1, qps=1.0, input_tokens=int(i), output_tokens=int(o), ttft_slo_ms=1e9,
-                        tpot_slo_ms=1e9)
-        check_context(spec, m)
-        rows = evaluator.build(m, spec, [evaluator.Option(a, d, kv, math.nan, eff, topology.layouts(m, a, int(t), 1,
-                                                                                                    1))])
-        result[idx] = float(evaluator.max_throughput(rows)[0, 0])
+        result[idx] = float(evaluator.max_throughput(_one_replica(m, a, d, kv, engine, t, i, o))[0, 0])
     return result
 
 

@@ -21,6 +21,7 @@ BAD_NUMBERS = {
     "inf": math.inf,
     "-inf": -math.inf,
     "huge": 1e300,
+    "past a spec's token limit": 2e7,  # within MAX_SIZE; a PlanSpec refuses it (a pydantic error once leaked here)
     "fraction": 2.5,
     "text": "abc",
     "numeric text with comma": "1,5",
