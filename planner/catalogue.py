@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from planner import files, yamlsafe
 from planner.efficiency import Efficiency, EfficiencyTable, build_efficiency, check_engine, efficiency_table_from_data
@@ -103,14 +103,25 @@ class Family(_Strict):
     note: str = ""
 
 
+def _printable(text: str) -> str:
+    bad = re.search(r"[\x00-\x1f\x7f]", text)
+    if bad:
+        raise ValueError(f"must be one line of printable text; it holds the control character {bad.group()!r}")
+    return text
+
+
+PrintableText = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_printable)]
+"""An id, alias or name: one line of printable text (it is shown in terminals and written into workbook cells)."""
+
+
 class Accelerator(_Strict):
     """One accelerator (per GPU / per chip). Peaks are dense tensor rates in TFLOP/s, per dtype."""
 
-    id: str
-    name: str
+    id: PrintableText
+    name: PrintableText
     vendor: str = ""
     family: str = ""
-    aliases: list[str] = []
+    aliases: list[PrintableText] = []
     memory_gb: PositiveFloat
     memory_bandwidth_tbs: PositiveFloat
     dense_peak_tflops: dict[Dtype, PositiveFloat]
@@ -268,10 +279,10 @@ class Published(_Strict):
 class Model(_Strict):
     """A transformer's architecture, as its config.json gives it."""
 
-    id: str
-    name: str
+    id: PrintableText
+    name: PrintableText
     hf_repo: str = ""
-    aliases: list[str] = []
+    aliases: list[PrintableText] = []
     layers: PositiveInt
     hidden_size: PositiveInt
     vocab_size: PositiveInt
