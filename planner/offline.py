@@ -37,7 +37,7 @@ from planner.catalogue import Catalogue, check_dtype, get_catalogue
 from planner.efficiency import Efficiency, check_engine, engine_offline_token_budget
 from planner.errors import PlannerError, short
 from planner.roofline import batched_prefill_inputs, step_rates, time_step
-from planner.spec import PlanSpec
+from planner.spec import MAX_BATCH, PlanSpec
 from planner.units import DTYPES
 from planner.validate import table_number
 
@@ -169,7 +169,7 @@ def predict_row(row: OfflineRow, eff: Efficiency, catalogue: Catalogue | None = 
     spec = PlanSpec(model=model.id, accelerator=acc.id, dtype=row.dtype, kv_dtype=row.kv_dtype, engine=row.engine,
                     tp=row.tp, pp=1, ep=ep, qps=1.0, input_tokens=int(row.isl), output_tokens=int(row.osl),
                     ttft_slo_ms=1e12, tpot_slo_ms=1e12,
-                    max_batch=int(min(row.max_sequences, 10_000_000)) if math.isfinite(row.max_sequences) else None)
+                    max_batch=int(min(row.max_sequences, MAX_BATCH)) if math.isfinite(row.max_sequences) else None)
     rows = E.build(model, spec, [E.Option(acc, row.dtype, row.kv_dtype, math.nan, eff,
                                           topology.layouts(model, acc, row.tp, 1, ep))])
     fit = float(rows["b_mem"][0, 0])
@@ -203,12 +203,13 @@ def with_fractions(eff: Efficiency, family: str, bandwidth_fraction: float, comp
 
 @dataclass(frozen=True)
 class OfflineReport:
-    """Predictions against measurements: median |error| per metric over the rows the fit uses, and every row."""
+    """Predictions against measurements: median |error| per metric over the rows the fit uses (None where there is
+    no such row), and every row."""
 
     rows: list[OfflineRow]
     predictions: list[Prediction]
-    latency_error: float
-    throughput_error: float
+    latency_error: float | None
+    throughput_error: float | None
     method: str
 
     def summary(self) -> dict[str, Any]:
@@ -217,19 +218,21 @@ class OfflineReport:
                 "rows": len(self.rows), "kv_limited_rows": len(self.rows) - fitted, "method": self.method}
 
 
-def _errors(rows: Sequence[OfflineRow], preds: Sequence[Prediction]) -> tuple[float, float]:
-    def median(metric: str) -> float:
+def _errors(rows: Sequence[OfflineRow], preds: Sequence[Prediction]) -> tuple[float | None, float | None]:
+    def median(metric: str) -> float | None:
         e = [abs(p.value / r.value - 1) for r, p in zip(rows, preds, strict=True)
              if r.metric == metric and not p.kv_limited]
-        return float(np.median(e)) if e else math.nan
+        return float(np.median(e)) if e else None
     return median("latency_s"), median("throughput_tokens_per_s")
 
 
-def validate_offline(rows: Sequence[OfflineRow], catalogue: Catalogue | None = None) -> OfflineReport:
-    """The shipped model (the catalogue's efficiencies) on ``rows``."""
+def validate_offline(rows: Sequence[OfflineRow], catalogue: Catalogue | None = None,
+                     efficiency: Efficiency | None = None) -> OfflineReport:
+    """The shipped model (the catalogue's efficiencies) on ``rows``; or, given ``efficiency``, that one on all."""
     cat = catalogue or get_catalogue()
-    preds = [predict_row(r, cat.efficiency(r.accelerator, r.engine), cat) for r in rows]
-    return OfflineReport(list(rows), preds, *_errors(rows, preds), "catalogue efficiencies")
+    preds = [predict_row(r, efficiency or cat.efficiency(r.accelerator, r.engine), cat) for r in rows]
+    method = "catalogue efficiencies" if efficiency is None else "given efficiencies"
+    return OfflineReport(list(rows), preds, *_errors(rows, preds), method)
 
 
 @dataclass(frozen=True)

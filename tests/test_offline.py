@@ -165,3 +165,19 @@ def test_cli_validates_and_calibrates_offline_tables(tmp_path: Path, capsys: pyt
                             encoding="utf-8")
     assert main(["validate", str(silicon_like), "--source", "x"]) == 2
     assert "--source 'x' picks rows of an offline table" in capsys.readouterr().err
+
+
+def test_a_table_of_one_metric_reports_the_other_as_absent_not_nan(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from whichwall.cli import main
+
+    table = tmp_path / "latency.csv"
+    table.write_text("model,accelerator,engine,dtype,tp,isl,osl,batch,metric,value\n"
+                     "llama-3.1-8b,h100-sxm,vllm,bf16,1,128,128,1,latency_s,2\n")
+    assert main(["validate", str(table), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)  # strict JSON: a NaN would not parse as a number here
+    assert summary["throughput_mape_median"] is None and summary["latency_mape_median"] > 0
+    assert main(["validate", str(table)]) == 0
+    assert "throughput median |error| n/a (no such rows)" in capsys.readouterr().out
+    assert main(["validate", str(table), "--cross-validate"]) == 2
+    assert "leave --cross-validate out" in capsys.readouterr().err

@@ -32,17 +32,25 @@ def _offline_table(report: offline.OfflineReport) -> Table:
     return table
 
 
+def _share(x: float | None) -> str:
+    return "n/a (no such rows)" if x is None else f"{x:.1%}"
+
+
 def _offline_summary(report: offline.OfflineReport) -> str:
     s = report.summary()
     return (f"rows {s['rows']} ({s['kv_limited_rows']} KV-limited, not counted); latency median |error| "
-            f"{s['latency_mape_median']:.1%}; throughput median |error| {s['throughput_mape_median']:.1%}")
+            f"{_share(s['latency_mape_median'])}; throughput median |error| {_share(s['throughput_mape_median'])}")
 
 
 def _validate_offline(args: argparse.Namespace, cat: Catalogue) -> int:
+    if args.cross_validate:
+        raise PlannerError(f"--cross-validate refits leaving one model architecture out, for TTFT/TPOT tables; "
+                           f"{args.measurements} is an offline table (a metric column): leave --cross-validate out "
+                           f"(`whichwall calibrate` fits it)")
     rows = offline.load_offline(args.measurements, cat, args.source)
     report = offline.validate_offline(rows, cat)
     if args.json:
-        print(json.dumps(report.summary()))
+        print(json.dumps(report.summary(), allow_nan=False))
         return 0
     console = Console(highlight=False, width=max(110, Console().width))
     console.print(_offline_table(report))
