@@ -104,9 +104,10 @@ class Family(_Strict):
 
 
 def _printable(text: str) -> str:
-    bad = re.search(r"[\x00-\x1f\x7f]", text)
+    bad = re.search(r"[\x00-\x08\x0a-\x1f\x7f]", text)  # a tab is fine
     if bad:
-        raise ValueError(f"must be one line of printable text; it holds the control character {bad.group()!r}")
+        raise ValueError(f"must be one line of printable text; it holds the control character {bad.group()!r}: "
+                         f"remove it")
     return text
 
 
