@@ -17,9 +17,9 @@ from planner import evaluator, report, roofline, topology
 from planner import walls as W
 from planner.catalogue import Accelerator, Catalogue, Model, check_dtype, get_catalogue, user_catalogue_paths
 from planner.efficiency import check_engine, expected_efficiency
-from planner.errors import PlannerError, unknown
+from planner.errors import PlannerError, short, unknown
 from planner.plan import PlanResult, check_context, evaluate
-from planner.spec import PlanSpec, spec_from_data
+from planner.spec import MIN_POSITIVE, PlanSpec, spec_from_data
 from planner.units import DTYPES, GB, HOURS_PER_MONTH, MS_PER_S
 from planner.validate import as_array, at_least_one, non_negative, positive
 
@@ -661,4 +661,10 @@ def cost_per_million_tokens(gpu: object, tokens_per_sec: Any, gpus: Any = None,
     """USD per million tokens when ``gpus`` GPUs together produce ``tokens_per_sec`` tokens/s around the clock:
     gpus · $/GPU-hour ÷ 3600 ÷ tokens/s · 1e6."""
     n = at_least_one("gpus", _or(gpus, 1))
-    return n * _price(gpu, usd_per_gpu_hour) / 3600.0 / positive("tokens_per_sec", tokens_per_sec) * 1e6
+    rate = positive("tokens_per_sec", tokens_per_sec)
+    with np.errstate(over="ignore"):
+        cost = evaluator.usd_per_million_tokens(n * _price(gpu, usd_per_gpu_hour), rate)
+    if not np.all(np.isfinite(cost)):
+        raise PlannerError(f"tokens_per_sec {short(float(np.min(rate)))} is too small to price a million tokens; give "
+                           f"the steady output rate in tokens per second (at least {MIN_POSITIVE:g})")
+    return cost

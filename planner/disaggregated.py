@@ -25,7 +25,7 @@ import numpy as np
 
 from planner import walls as W
 from planner.candidates import front_of
-from planner.evaluator import Rows, decode, kv_prompt_bytes
+from planner.evaluator import Rows, decode, kv_prompt_bytes, usd_per_million_tokens
 from planner.spec import PlanSpec
 from planner.topology import REPLICA_TOLERANCE
 from planner.units import HOURS_PER_MONTH, MS_PER_S
@@ -91,7 +91,6 @@ def _pair_pools(spec: PlanSpec, kv_prompt: float, p: dict[str, np.ndarray], d: d
         n_d = np.maximum(1.0, np.ceil(qps / (1.0 / decode_busy) - REPLICA_TOLERANCE))
         gpus = n_p * pc["tp"] + n_d * dc["tp"]
         usd_month = (n_p * pc["tp"] * pc["price"] + n_d * dc["tp"] * dc["price"]) * HOURS_PER_MONTH
-        tokens_per_month = qps * out_tokens * HOURS_PER_MONTH * 3600.0
         gpu_s = pc["tp"] * t_p + dc["tp"] * decode_busy  # GPU-seconds of work per request
         p_s, d_s = pc["tp"] * (t_p + transfer), dc["tp"] * decode_busy
         busy = p_s + d_s
@@ -123,7 +122,8 @@ def _pair_pools(spec: PlanSpec, kv_prompt: float, p: dict[str, np.ndarray], d: d
         "max_batch_engine": dc["b_cap"],
         "batch_slo": dc["b_slo"], "replicas": n_d, "gpus": gpus, "tpot_ms": tpot_ms, "ttft_ms": ttft_ms,
         "tokens_per_s_per_gpu": out_tokens / gpu_s, "tokens_per_s_per_user": MS_PER_S / tpot_ms,
-        "usd_month": usd_month, "usd_per_million_tokens": usd_month / tokens_per_month * 1e6,
+        "usd_month": usd_month,
+        "usd_per_million_tokens": usd_per_million_tokens(usd_month / HOURS_PER_MONTH, qps * out_tokens),
         "budget_utilization": budget_u, "u_memory_capacity": dc["batch"] / dc["b_mem"],
         "u_memory_bandwidth": u_bw, "u_compute": u_comp, "u_network": u_net,
         **{f"split_{part}": np.nan for part in W.SPLIT_PARTS}, "wall": wall, "rule": rule, "ttft_caps": 0.0,

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from planner.errors import PlannerError, short
-from planner.units import DTYPES, MS_PER_S, US_PER_S, Dtype
+from planner.units import DTYPES, GIB, MS_PER_S, US_PER_S, Dtype
 from planner.validate import MAX_SIZE
 
 SMALLEST_FRACTION = 1e-3
@@ -210,9 +210,9 @@ class EngineBatchCap(BaseModel):
     source: str
 
     def _small(self, accelerator_id: str, memory_bytes: float) -> bool:
-        """Whether the engine treats this GPU as small (GiB = 2**30 bytes, as the engines measure it)."""
+        """Whether the engine treats this GPU as small (GiB: ``units.GIB``, as the engines measure it)."""
         named = any(part in accelerator_id for part in self.small_gpu_ids)
-        return named or (self.small_gpu_below_gib is not None and memory_bytes < self.small_gpu_below_gib * 2**30)
+        return named or (self.small_gpu_below_gib is not None and memory_bytes < self.small_gpu_below_gib * GIB)
 
     def for_gpu(self, accelerator_id: str, memory_bytes: float) -> float:
         """The sequence cap on this GPU (infinity: none)."""

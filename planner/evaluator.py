@@ -71,7 +71,7 @@ from planner.topology import (
     usable_bytes,
     weight_bytes_per_gpu,
 )
-from planner.units import ACTIVATION_BYTES, GB, HOURS_PER_MONTH, MS_PER_S
+from planner.units import ACTIVATION_BYTES, GB, HOURS_PER_MONTH, MS_PER_S, SECONDS_PER_HOUR, TOKENS_PER_MILLION
 
 BATCH_SEARCH_LIMIT = 65_536
 """Largest batch per microbatch whichwall considers."""
@@ -410,6 +410,11 @@ NA_COLUMNS = ("kv_transfer_ms", "prefill_acc", "prefill_tp", "prefill_replicas")
 """Columns of disaggregated plans, NaN for aggregated ones."""
 
 
+def usd_per_million_tokens(usd_per_hour: Any, tokens_per_s: Any) -> Any:
+    """USD per million tokens at a steady spend and token rate: USD/hour ÷ (tokens/s · 3600 s/hour) · 1e6."""
+    return usd_per_hour / (tokens_per_s * SECONDS_PER_HOUR) * TOKENS_PER_MILLION
+
+
 def metrics(r: Rows, b: np.ndarray, b_used: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Every figure of the rows at ``b`` sequences per microbatch (arrays that broadcast to (n, K)): times, replicas,
     cost, throughput, the walls' utilizations (``planner.walls``), the step-time split and the binding wall.
@@ -436,7 +441,6 @@ def metrics(r: Rows, b: np.ndarray, b_used: np.ndarray | None = None) -> dict[st
         replicas = np.where(runs, np.maximum(np.ceil(spec.qps / replica_rps - REPLICA_TOLERANCE), 1.0), np.nan)
     gpus = replicas * (tp * pp)
     usd_month = gpus * (c["price"] * HOURS_PER_MONTH)
-    tokens_per_month = spec.qps * spec.output_tokens * HOURS_PER_MONTH * 3600.0
     budget_u = usd_month / spec.budget_usd_month if spec.budget_usd_month else np.nan
     # the walls' utilizations (planner.walls): each wall's share of its own limit
     fits = b_mem >= 1
@@ -476,7 +480,8 @@ def metrics(r: Rows, b: np.ndarray, b_used: np.ndarray | None = None) -> dict[st
         "replicas": replicas, "gpus": gpus, "tpot_ms": tpot, "ttft_ms": ttft,
         "tokens_per_s_per_gpu": replica_rps * (spec.output_tokens / (tp * pp)) * np.where(runs, 1.0, np.nan),
         "tokens_per_s_per_user": MS_PER_S / tpot, "usd_month": usd_month,
-        "usd_per_million_tokens": usd_month * (1e6 / tokens_per_month), "budget_utilization": budget_u,
+        "usd_per_million_tokens": usd_per_million_tokens(usd_month / HOURS_PER_MONTH, spec.qps * spec.output_tokens),
+        "budget_utilization": budget_u,
         "u_memory_capacity": u_mem, "u_memory_bandwidth": u_bw, "u_compute": u_comp, "u_network": u_net,
         **{f"split_{k}": v for k, v in split.items()}, "wall": wall, "rule": rule, "ttft_caps": ttft_caps,
         "meets_slos": meets, "fits_memory": fits, "decode_step_ms": total * MS_PER_S,

@@ -36,9 +36,9 @@ from planner.roofline import (
     prefill_step,
     weight_bytes,
 )
-from planner.spec import PlanSpec
+from planner.spec import MAX_BATCH, PlanSpec
 from planner.topology import MAX_GPUS_PER_REPLICA, layouts, tp_choices, usable_bytes
-from planner.units import GB, HOURS_PER_MONTH, MS_PER_S
+from planner.units import GB, MS_PER_S, TERA
 
 BATCH_SEARCH_LIMIT = E.BATCH_SEARCH_LIMIT
 
@@ -172,7 +172,6 @@ def _result(spec: PlanSpec, model: Model, acc: Accelerator, eff: Efficiency, pri
     batch = b_op * pp
     at = max(b_op, 1)
     decode_context = spec.input_tokens + spec.output_tokens / 2
-    tokens_per_month = spec.qps * spec.output_tokens * HOURS_PER_MONTH * 3600.0
     shared_prefill_s = float(row.prefill_share(np.array([[float(at)]])).total_s[0, 0])
     rps = pp / (shared_prefill_s + spec.output_tokens / at * float(m["decode_step_ms"]) / MS_PER_S)
     values: dict[str, Any] = {
@@ -214,7 +213,7 @@ def _result(spec: PlanSpec, model: Model, acc: Accelerator, eff: Efficiency, pri
         "usd_per_gpu_hour": price,
         "calibration_rows": eff.calibration_rows,
         "usd_month": usd_month,
-        "usd_per_million_output_tokens": usd_month / tokens_per_month * 1e6 if usd_month is not None else None,
+        "usd_per_million_output_tokens": _f(m["usd_per_million_tokens"]) if usd_month is not None else None,
         "budget_utilization": budget_u,
     }
     ttft_caps = bool(m["ttft_caps"])
@@ -286,7 +285,7 @@ def relaxed_accelerator(acc: Accelerator, wall: str) -> Accelerator:
     return acc
 
 
-UNCAPPED_BATCH = 10_000_000
+UNCAPPED_BATCH = MAX_BATCH
 """``max_batch`` that lifts the engine's batch cap (the largest a spec accepts)."""
 
 
@@ -370,13 +369,15 @@ def _narrower(acc: Accelerator, dtype: str) -> list[str]:
 
 FASTER_COMPUTE_FORMATS: tuple[str, ...] = ("fp8", "int8", "fp4")
 """Weight formats whose native dense rate the advice may offer as faster compute."""
+FASTER_BY = 1.01
+"""A rate counts as faster than the plan's only above this ratio (equal peaks, rounded in the catalogue, do not)."""
 
 
 def _faster_compute(acc: Accelerator, dtype: str) -> list[str]:
     """Formats with a faster dense rate than ``dtype``'s compute rate on ``acc`` (native rates only)."""
     here = acc.peak_flops(dtype)
     return [d for d in FASTER_COMPUTE_FORMATS if d in acc.dense_peak_tflops
-            and acc.dense_peak_tflops[d] * 1e12 > here * 1.01]  # type: ignore[index]
+            and acc.dense_peak_tflops[d] * TERA > here * FASTER_BY]  # type: ignore[index]
 
 
 def _larger_layout(ctx: _Context) -> str | None:

@@ -22,8 +22,16 @@ MAX_SPEC_BYTES = 1_000_000
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 """Characters no spreadsheet cell (XML 1.0) can hold; tab, newline and carriage return are fine."""
 
-Positive = Annotated[float, Field(gt=0, le=MAX_SIZE, allow_inf_nan=False)]
-Tokens = Annotated[int, Field(gt=0, le=10_000_000)]
+MIN_POSITIVE = 1e-6
+"""Smallest traffic, SLO, budget or price a spec accepts (one request in 11 days, a millionth of a dollar): below it
+the ratios a plan prints (cost ÷ budget, cost per token) run to hundreds of digits or overflow."""
+MAX_TOKENS = 10_000_000
+"""Most prompt or output tokens per request a spec accepts."""
+MAX_BATCH = 10_000_000
+"""Largest ``max_batch`` (sequences a replica runs at once) a spec accepts."""
+
+Positive = Annotated[float, Field(ge=MIN_POSITIVE, le=MAX_SIZE, allow_inf_nan=False)]
+Tokens = Annotated[int, Field(gt=0, le=MAX_TOKENS)]
 
 
 class PlanSpec(BaseModel):
@@ -49,7 +57,7 @@ class PlanSpec(BaseModel):
     tp: Annotated[int, Field(ge=1, le=64)] | None = None
     pp: Annotated[int, Field(ge=1, le=64)] | None = None
     ep: Annotated[int, Field(ge=1, le=64)] | None = None
-    max_batch: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+    max_batch: Annotated[int, Field(ge=1, le=MAX_BATCH)] | None = None
     qps: Positive
     input_tokens: Tokens
     output_tokens: Tokens

@@ -26,6 +26,7 @@ from planner.catalogue import Accelerator, Model, check_dtype
 from planner.efficiency import memory_reserve_fraction
 from planner.errors import PlannerError
 from planner.roofline import kv_bytes_per_sequence, kv_shards, weight_bytes
+from planner.units import GB
 from planner.validate import at_least_one, positive
 
 MAX_GPUS_PER_REPLICA = 64
@@ -190,10 +191,10 @@ def smallest_tp(
         if max_batch(model, acc, context, dtype, tp, kv_dtype).item() >= 1:
             return tp
     largest = choices[-1]
-    need = weight_bytes(model, dtype) / largest / 1e9
+    need = weight_bytes(model, dtype) / largest / GB
     raise PlannerError(
         f"{model.id} in {dtype} does not fit {acc.id} even at tp={largest}: {need:.1f} GB of weights per GPU vs "
-        f"{usable_bytes(acc) / 1e9:.1f} GB usable; use pipeline parallelism across hosts (pp), a smaller dtype "
+        f"{usable_bytes(acc) / GB:.1f} GB usable; use pipeline parallelism across hosts (pp), a smaller dtype "
         f"(fp8, int4) or a GPU with more memory"
     )
 

@@ -8,11 +8,15 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 GB = 1e9
+GIB = 2.0**30
+"""A binary gigabyte: only where serving engines measure GPU memory in it (their default batch caps)."""
 TB = 1e12
 TERA = 1e12
 MS_PER_S = 1e3
 US_PER_S = 1e6
 HOURS_PER_MONTH = 730.0
+SECONDS_PER_HOUR = 3600.0
+TOKENS_PER_MILLION = 1e6
 
 Dtype = Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]
 DTYPES: tuple[str, ...] = get_args(Dtype)

@@ -145,7 +145,7 @@ CASES: dict[str, Case] = {
             "models": [{"id": "m2", "name": "M\x07", "layers": 32, "hidden_size": 4096, "vocab_size": 128256,
                         "attention": {"kind": "gqa", "heads": 32, "kv_heads": 8, "head_dim": 128},
                         "intermediate_size": 14336, "source": "test"}]})],
-                   ("control character", "remove it")),
+                   ("control character", "one line of printable text")),
     # ---- read
     "read: not .xlsx": lambda t: (["read", _good(t)], ("not a plan workbook (.xlsx)", "whichwall plan")),
     "read: missing": lambda t: (["read", t / "nope.xlsx"], ("does not exist",)),
@@ -235,7 +235,8 @@ CASES: dict[str, Case] = {
 }
 
 SEARCH_CASES: dict[str, Case] = {
-    "search: bad spec": lambda t: (["search", write_spec(t, qps=0)], ("qps", "greater than 0")),
+    "search: bad spec": lambda t: (["search", write_spec(t, qps=0)],
+                                   ("qps", "greater than or equal to 0.000001", "got 0")),
     "search: --top 0": lambda t: (["search", _good(t), "--top", "0"], ("--top", "at least 1")),
     "search: --top text": lambda t: (["search", _good(t), "--top", "ten"], ("--top", "invalid int")),
     "search: unknown accelerator": lambda t: (["search", _good(t), "--accelerators", "h1000"], ("h1000",)),

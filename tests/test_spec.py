@@ -256,3 +256,19 @@ def test_unknown_candidate_accelerator_is_refused() -> None:
     spec = spec_from_data(minimal(accelerators=["h100-sxm", "b201"]))
     with pytest.raises(PlannerError, match="b201"):
         evaluate(spec)
+
+
+@pytest.mark.parametrize("field", ["qps", "budget_usd_month", "usd_per_gpu_hour", "ttft_slo_ms", "tpot_slo_ms"])
+def test_a_vanishing_amount_is_refused_before_it_overflows_a_ratio(field: str) -> None:
+    """5e-324 is a positive float, but cost ÷ budget or cost per token over it is inf or hundreds of digits."""
+    with pytest.raises(PlannerError, match=rf"{field}: Input should be greater than or equal to 0.000001 "
+                                           r"\(got 5e-324\)"):
+        spec_from_data(minimal(**{field: 5e-324}))
+
+
+def test_pricing_a_vanishing_token_rate_is_an_error_not_inf() -> None:
+    from planner import api
+
+    assert api.cost_per_million_tokens("h100-sxm", 1000.0, 8, 2.5) == pytest.approx(8 * 2.5 / 3600 / 1000 * 1e6)
+    with pytest.raises(PlannerError, match="tokens_per_sec 5e-324 is too small"):
+        api.cost_per_million_tokens("h100-sxm", 5e-324)

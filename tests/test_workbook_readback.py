@@ -102,7 +102,7 @@ def test_a_hand_added_accelerator_row_is_read_into_a_catalogue(tmp_path):
         ({"qps": "lots"}, r"qps\) must be a number of requests/s, got the text 'lots'"),
         ({"qps": None}, r"qps\) is empty; it is required"),
         ({"qps": True}, r"qps\) must be a number"),
-        ({"qps": -3}, r"qps: Input should be greater than 0"),
+        ({"qps": -3}, r"qps: Input should be greater than or equal to 0.000001 \(got -3\)"),
         ({"input_tokens": 10.5}, r"input_tokens\) must be a whole number"),
         ({"tp_input": "four"}, r"tp\) must be 'auto' or a whole number"),
         ({"pp_input": "two"}, r"\(pp\) must be 'auto' or a whole number of stages, got 'two'"),

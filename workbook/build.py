@@ -37,7 +37,7 @@ from planner.errors import PlannerError, short
 from planner.plan import BATCH_SEARCH_LIMIT, UNCAPPED_BATCH, PlanResult, evaluate
 from planner.report import REQUIREMENT_FIELDS, RESULT_FIELDS
 from planner.roofline import ALLREDUCES_PER_LAYER, CROSSOVER_SEARCH_LIMIT, EXPECTED_MAX_OF_NORMALS
-from planner.spec import CONTROL_CHARACTERS, PlanSpec, default_spec
+from planner.spec import CONTROL_CHARACTERS, MAX_TOKENS, PlanSpec, default_spec
 from planner.topology import MAX_GPUS_PER_REPLICA, PP_CHOICES, TP_SLOTS
 from planner.units import ACTIVATION_BYTES, BYTES_PER_ELEMENT, COMPUTE_FALLBACK, DTYPES, HOURS_PER_MONTH, US_PER_S
 from workbook import cache
@@ -1090,9 +1090,9 @@ def _validations(ws: Worksheet) -> dict[str, DataValidation]:
                                  error="ep is auto, 1 (experts split like every matrix) or tp (MoE models, where tp "
                                        "divides the routed experts)")),
         "qps": add(DataValidation(**positive, error="requests/s must be a number above 0")),
-        "input_tokens": add(DataValidation(type="whole", operator="between", formula1="1", formula2="10000000",
+        "input_tokens": add(DataValidation(type="whole", operator="between", formula1="1", formula2=str(MAX_TOKENS),
                                            error="a whole number of tokens, 1 to 10,000,000")),
-        "output_tokens": add(DataValidation(type="whole", operator="between", formula1="1", formula2="10000000",
+        "output_tokens": add(DataValidation(type="whole", operator="between", formula1="1", formula2=str(MAX_TOKENS),
                                             error="a whole number of tokens, 1 to 10,000,000")),
         "ttft_slo_ms": add(DataValidation(**positive, error="a time in ms above 0")),
         "tpot_slo_ms": add(DataValidation(**positive, error="a time in ms above 0")),

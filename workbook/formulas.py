@@ -54,9 +54,9 @@ from dataclasses import dataclass
 from planner import topology
 from planner import walls as W
 from planner.evaluator import BATCH_SEARCH_LIMIT
-from planner.plan import FASTER_COMPUTE_FORMATS, NARROWER
+from planner.plan import FASTER_BY, FASTER_COMPUTE_FORMATS, NARROWER
 from planner.roofline import ALLREDUCES_PER_LAYER, CROSSOVER_SEARCH_LIMIT, EXPECTED_MAX_OF_NORMALS
-from planner.units import ACTIVATION_BYTES, GB, MS_PER_S, TB, TERA, US_PER_S
+from planner.units import ACTIVATION_BYTES, GB, GIB, MS_PER_S, SECONDS_PER_HOUR, TB, TERA, TOKENS_PER_MILLION, US_PER_S
 
 NA_TEXT = "n/a"
 """What a cell shows where the planner's value is None."""
@@ -1126,7 +1126,7 @@ def _engine_lookups() -> list[Quantity]:
     out = []
     for key, column, label, unit, blank in ENGINE_LOOKUPS:
         look = f"INDEX(engine_cap_{column},engine_cap_row)"
-        value = f"{look}*1073741824" if key == "small_below_bytes" else look
+        value = f"{look}*{num(GIB)}" if key == "small_below_bytes" else look
         out.append(Quantity(f"engine_{key}", label, unit,
                             f"IF(ISNUMBER({look}),{value},\"none\")" if blank else value, "#,##0"))
     return out
@@ -1271,7 +1271,7 @@ def workings() -> list[tuple[str, list[Quantity]]]:
         Quantity("experts_touched_1", "experts one token touches per MoE layer", "experts", experts_touched("1"),
                  "0.00"),
         Quantity("tokens_per_month", "output tokens per month", "tokens",
-                 "qps*output_tokens*hours_per_month*3600", "0.000E+00"),
+                 f"qps*output_tokens*hours_per_month*{num(SECONDS_PER_HOUR)}", "0.000E+00"),
     ]
     crossover = [
         Quantity("crossover_compute_bound_at_1", "decode is compute-bound at batch 1", "",
@@ -1368,10 +1368,10 @@ def narrower_weights() -> str:
 
 
 def faster_compute() -> str:
-    """``planner.plan._faster_compute``: the formats (fp8, fp4, int8) with a dense rate over 1.01 × the plan's
+    """``planner.plan._faster_compute``: the formats (fp8, fp4, int8) with a dense rate over ``FASTER_BY`` × the plan's
     compute rate on its accelerator, joined with "/"; ``NONE_TEXT`` where none."""
     here = peak_of("compute_dtype")
-    faster = [f"{peak_of(chr(34) + d + chr(34))}>1.01*{here}" for d in FASTER_COMPUTE_FORMATS]
+    faster = [f"{peak_of(chr(34) + d + chr(34))}>{num(FASTER_BY)}*{here}" for d in FASTER_COMPUTE_FORMATS]
     parts = []
     for i, (d, test) in enumerate(zip(FASTER_COMPUTE_FORMATS, faster, strict=True)):
         sep = f"IF(OR({','.join(faster[:i])}),\"/\",\"\")&" if i else ""
@@ -1466,7 +1466,8 @@ RESULT_FORMULAS: dict[str, str] = {
     "usd_per_gpu_hour": (f"IF(ISNUMBER(usd_per_gpu_hour_input),usd_per_gpu_hour_input,"
                          f"IF(a_usd_per_gpu_hour>0,a_usd_per_gpu_hour,\"{NA_TEXT}\"))"),
     "usd_month": "op_usd_month",
-    "usd_per_million_output_tokens": _opt("usd_month/tokens_per_month*1000000", "ISNUMBER(usd_month)"),
+    "usd_per_million_output_tokens": _opt(f"usd_month/tokens_per_month*{num(TOKENS_PER_MILLION)}",
+                                          "ISNUMBER(usd_month)"),
     "budget_utilization": "op_budget_utilization",
     # walls
     "util_memory_capacity": "op_u_memory_capacity",
