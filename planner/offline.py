@@ -37,9 +37,9 @@ from planner.catalogue import Catalogue, check_dtype, get_catalogue
 from planner.efficiency import Efficiency, check_engine, engine_offline_token_budget
 from planner.errors import PlannerError, short
 from planner.roofline import batched_prefill_inputs, step_rates, time_step
-from planner.spec import MAX_BATCH, PlanSpec
+from planner.spec import MAX_BATCH, MAX_TOKENS, PlanSpec
 from planner.units import DTYPES
-from planner.validate import table_number
+from planner.validate import MAX_SIZE, table_number
 
 METRICS = ("latency_s", "throughput_tokens_per_s")
 """The row kinds: seconds for the whole run, output tokens per second."""
@@ -98,8 +98,8 @@ def _model_id(name: str, cat: Catalogue, where: str) -> str:
 
 
 def _positive(record: dict[str, str], key: str, where: str, default: float | None = None, *, gpus: bool = False,
-              count: bool = False) -> float:
-    return table_number((record.get(key) or "").strip(), key, where, default, gpus=gpus, count=count)
+              count: bool = False, most: float = MAX_SIZE) -> float:
+    return table_number((record.get(key) or "").strip(), key, where, default, gpus=gpus, count=count, most=most)
 
 
 def parse_offline(text: str, where: str = "measurements", catalogue: Catalogue | None = None,
@@ -130,8 +130,9 @@ def parse_offline(text: str, where: str = "measurements", catalogue: Catalogue |
         tp = _positive(record, "tp", at, gpus=True)
         rows.append(OfflineRow(
             model=_model_id(record["model"], cat, at), accelerator=acc.id, engine=engine, dtype=dtype, kv_dtype=kv,
-            tp=int(tp), isl=_positive(record, "isl", at, count=True), osl=_positive(record, "osl", at, count=True),
-            batch=_positive(record, "batch", at, count=True),
+            tp=int(tp), isl=_positive(record, "isl", at, count=True, most=MAX_TOKENS),
+            osl=_positive(record, "osl", at, count=True, most=MAX_TOKENS),
+            batch=_positive(record, "batch", at, count=True, most=MAX_BATCH),
             max_sequences=_positive(record, "concurrency", at, default=math.inf, count=True),
             max_batched_tokens=_positive(record, "max_batched_tokens", at, count=True,
                                          default=engine_offline_token_budget(engine)),
@@ -176,7 +177,9 @@ def predict_row(row: OfflineRow, eff: Efficiency, catalogue: Catalogue | None = 
     if fit < 1:
         raise PlannerError(f"{row.model} on {row.tp} {row.accelerator}: not one sequence of "
                            f"{int(row.isl + row.osl):,} tokens fits beside the weights")
-    want = row.batch if row.metric == "latency_s" else min(row.batch, row.max_sequences)
+    # the sequences the engine runs at once: the row's (max_batch above), else the engine's default cap
+    cap = float(rows["b_cap"][0, 0])
+    want = min(row.batch if row.metric == "latency_s" else min(row.batch, row.max_sequences), cap)
     b = min(want, fit)
     step = float(E.decode_total_s(rows, np.array([[b]]))[0, 0])
     chunks = max(1.0, math.ceil(row.batch * row.isl / row.max_batched_tokens))

@@ -84,9 +84,9 @@ def non_negative(name: str, value: Any, integer: bool = False) -> np.ndarray:
 
 
 def table_number(text: str, key: str, where: str, default: float | None = None, *, gpus: bool = False,
-                 count: bool = False) -> float:
-    """A measurement table's cell: a positive number up to ``MAX_SIZE`` (``default`` where the cell is empty); a
-    whole number of GPUs when ``gpus``; at least 1 when ``count`` (tokens, requests, sequences). Anything else is a
+                 count: bool = False, most: float = MAX_SIZE) -> float:
+    """A measurement table's cell: a positive number up to ``most`` (``default`` where the cell is empty); a whole
+    number of GPUs when ``gpus``; at least 1 when ``count`` (tokens, requests, sequences). Anything else is a
     ``PlannerError`` naming ``where`` (file and line), the column and what it should be."""
     if not text:
         if default is not None:
@@ -96,8 +96,8 @@ def table_number(text: str, key: str, where: str, default: float | None = None, 
         value = float(text)
     except ValueError:
         raise PlannerError(f"{where}: {key} must be a number, got {short(text)}") from None
-    if not math.isfinite(value) or value <= 0 or value > MAX_SIZE:
-        raise PlannerError(f"{where}: {key} must be a positive number up to {MAX_SIZE:g}, got {short(text)}")
+    if not math.isfinite(value) or value <= 0 or value > most:
+        raise PlannerError(f"{where}: {key} must be a positive number up to {most:g}, got {short(text)}")
     if gpus and (value < 1 or value != int(value)):
         raise PlannerError(f"{where}: {key} must be a whole number of GPUs (1, 2, 4, ...), got {short(text)}")
     if count and value < 1:

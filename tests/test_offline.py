@@ -108,7 +108,9 @@ def test_throughput_is_capped_by_max_sequences_and_memory(newer: list[offline.Of
     ("model,accelerator,engine,dtype,tp,isl,osl,batch,metric,value\nllama-3.1-8b,h100-sxm,vllm,bf16,1,128,128,1,"
      "latency_s,-2\n", "value must be a positive number up to 1e+15, got '-2'"),
     ("model,accelerator,engine,dtype,tp,isl,osl,batch,metric,value\nllama-3.1-8b,h100-sxm,vllm,bf16,1,128,128,1e300,"
-     "latency_s,2\n", "batch must be a positive number up to 1e+15, got '1e300'"),
+     "latency_s,2\n", "batch must be a positive number up to 1e+07, got '1e300'"),
+    ("model,accelerator,engine,dtype,tp,isl,osl,batch,metric,value\nllama-3.1-8b,h100-sxm,vllm,bf16,1,2e7,128,1,"
+     "latency_s,2\n", "isl must be a positive number up to 1e+07, got '2e7'"),
     ("model,accelerator,engine,dtype,tp,isl,osl,batch,metric,value\nllama-3.1-8b,h100-sxm,vllm,bf16,1,0.5,128,1,"
      "latency_s,2\n", "isl must be at least 1"),
     ("model,accelerator,engine,dtype,tp,isl,osl,batch,metric,value\norg/not-a-model-FP8,h100-sxm,vllm,bf16,1,128,"
@@ -181,3 +183,13 @@ def test_a_table_of_one_metric_reports_the_other_as_absent_not_nan(tmp_path: Pat
     assert "throughput median |error| n/a (no such rows)" in capsys.readouterr().out
     assert main(["validate", str(table), "--cross-validate"]) == 2
     assert "leave --cross-validate out" in capsys.readouterr().err
+
+
+def test_a_row_without_max_sequences_runs_at_the_engines_default_cap() -> None:
+    """vLLM runs at most 1,024 sequences on an H100 unless told otherwise (serving.yaml): 4,000 prompts of 256
+    tokens in fp8 would fit ~3,800 at once, but the engine's cap, not the KV cache, sets the batch."""
+    text = ("model,accelerator,engine,dtype,kv_dtype,tp,isl,osl,batch,metric,value\n"
+            "llama-3.1-8b,h100-sxm,vllm,fp8,fp8,1,128,128,4000,throughput_tokens_per_s,20000\n")
+    row, = offline.parse_offline(text, "t.csv", CAT)
+    p = offline.predict_row(row, CAT.efficiency("h100-sxm", "vllm"), CAT)
+    assert p.batch == 1024 and not p.kv_limited

@@ -69,12 +69,12 @@ def assert_plan_is_the_best_row(spec: PlanSpec) -> None:
     space = S.search_space(spec, CAT, accelerators=[spec.accelerator], dtypes=[spec.dtype],
                            kv_dtypes=[spec.kv_dtype], disaggregated=False)
     result = S.search(spec, CAT, space, pareto=False)
-    best = result.best() if plan.feasible else None
+    best = result.best()
     where = spec.model_dump_json(exclude_defaults=True)
-    if best is None:  # no plan meets the SLOs and the budget: the search has no winner either
-        assert not plan.feasible, where
+    assert (best is None) == (not plan.feasible), where  # the search finds a winner exactly where the plan is one
+    if best is None:  # no layout meets the SLOs and the budget
         over = result.plans(top=1, feasible=False)
-        if over:  # over budget: the cheapest that meets the SLOs is the plan
+        if over and over[0].meets_slos:  # over budget: the cheapest that meets the SLOs is the plan
             c = over[0]
             assert (plan.tp, plan.pp, plan.ep, plan.values["gpus"]) == (c.tp, c.pp, c.ep, c.gpus), where
             assert plan.binding_wall == c.binding_wall == "budget", where
