@@ -303,18 +303,22 @@ def test_a_file_that_appears_during_the_build_is_not_overwritten(tmp_path: Path,
     assert out.read_bytes() == b"saved by someone else meanwhile" and not _temps(tmp_path)
 
 
-def test_calibrate_output_interrupted_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`whichwall calibrate -o` (like search and sweep tables) writes through planner.files.write_atomic."""
+def test_calibrate_output_interrupted_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """`whichwall calibrate -o --force` dying half-way through writing its YAML leaves the old file and no
+    temporary file; run again, it replaces the file whole."""
+    table = Path(__file__).resolve().parents[1] / "data" / "measurements" / "rocm-vllm-mi300x.csv"
     out = tmp_path / "fit.yaml"
     out.write_text("# the planner's previous fit\n")
     before = snapshot(tmp_path)
+    argv = ("calibrate", str(table), "--source", "040de12d", "-o", str(out), "--force")
     _half_then_die(monkeypatch, files)
     with pytest.raises(Interrupted):
-        files.write_atomic(out, yaml.safe_dump({"efficiency": {}}) * 100, force=True)
+        run_cli(capsys, *argv)
     assert snapshot(tmp_path) == before and not _temps(tmp_path)
     monkeypatch.undo()
-    files.write_atomic(out, "efficiency: {}\n", force=True)
-    assert out.read_text() == "efficiency: {}\n" and not _temps(tmp_path)
+    assert run_cli(capsys, *argv)[0] == 0
+    assert "mi300x" in yaml.safe_load(out.read_text())["efficiency"]["per_accelerator"] and not _temps(tmp_path)
 
 
 def test_planning_from_a_workbook_never_modifies_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,6 +16,9 @@ from _udfs_cases import GOOD
 from _xlwings_stubs import DuplicateFunction, classic_xlwings, lite_registered
 
 import udfs
+from planner.catalogue import builtin_catalogue
+from planner.plan import evaluate
+from planner.spec import spec_from_data
 from udfs import _xw
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,9 +83,21 @@ def test_lite_gets_the_arguments_docs_and_error_cell_reading(lite):
 
 
 def test_the_registered_functions_compute(lite):
-    env, main = lite
-    for name in ("DECODE_FLOOR_MS", "COST_PER_MONTH", "WALLS"):
-        assert getattr(main, name)(*GOOD[name]) == getattr(env.udfs, name)(*GOOD[name])
+    _env, main = lite
+    cat = builtin_catalogue()
+    m = cat.model("llama-3.1-70b")
+    read = (m.total_params - m.vocab_size * m.hidden_size + m.hidden_size) * 2  # strict: one embedding row
+    assert main.DECODE_FLOOR_MS(*GOOD["DECODE_FLOOR_MS"]) == pytest.approx(read / 3.35e12 * 1e3)  # ≈ 41.5 ms
+    price = cat.accelerator("h100").usd_per_gpu_hour
+    assert main.COST_PER_MONTH(*GOOD["COST_PER_MONTH"]) == pytest.approx(8 * price * 730)
+    plan = evaluate(spec_from_data(dict(zip(("model", "accelerator", "qps", "input_tokens", "output_tokens",
+                                             "ttft_slo_ms", "tpot_slo_ms", "budget_usd_month", "dtype"),
+                                            GOOD["WALLS"], strict=False))))
+    table = main.WALLS(*GOOD["WALLS"])
+    assert [row[0] for row in table[1:]] == list(plan.walls.utilization)
+    for wall, u, _, binding in table[1:]:
+        assert (binding, u) == (wall == plan.binding_wall, plan.walls.utilization[wall] if
+                                plan.walls.utilization[wall] is not None else "n/a"), wall
     with pytest.raises(ValueError, match=r"^batch: the cell holds the error #N/A"):
         main.DECODE_FLOOR_MS("llama-3.1-8b", "h100-sxm", "bf16", "#N/A")  # what Lite hands over with err_to_str
     with pytest.raises(ValueError, match=r"^batch: the cell holds the error #DIV/0!"):  # Office.js' error object
