@@ -124,22 +124,31 @@ def hop_link(acc: Accelerator, eff: Efficiency, tp: np.ndarray, pp: np.ndarray) 
     return bw, lat
 
 
+def expert_exchange_s(tokens: Any, experts_per_token: Any, hidden_size: Any, moe_layers: Any, tp: Any, ep: Any,
+                      link_bw: Any, latency: Any) -> np.ndarray:
+    """Network seconds expert parallelism adds to a step over ``tokens`` tokens (module docstring), on arrays (the
+    model's sizes may differ per row, as measured rows' do): per MoE layer two all-to-alls (dispatch and combine) of
+    each token's ``experts_per_token`` activations, (ep − 1)/ep of them leaving each GPU's 1/tp share, instead of the
+    experts' all-reduce (its network part of ``step_time``); 0 at ep = 1."""
+    allreduce = step_time(weight_bytes=0.0, kv_bytes=0.0, matmul_flops=0.0, attention_flops=0.0, tokens=tokens,
+                          sequences=0.0, tp=tp, kv_split=1.0, layers=moe_layers / ALLREDUCES_PER_LAYER,
+                          hidden_size=hidden_size, bandwidth=1.0, peak_flops=1.0, attention_peak_flops=1.0,
+                          link_bandwidth=link_bw, collective_latency_s=latency).network_s
+    with np.errstate(invalid="ignore"):
+        per_gpu = tokens * experts_per_token * hidden_size * ACTIVATION_BYTES * (ep - 1.0) / (ep * tp)
+        all_to_all = moe_layers * 2.0 * (per_gpu / link_bw + latency)
+    return np.asarray(np.where(ep > 1, all_to_all - allreduce, 0.0), dtype=float)
+
+
 def extra_network_s(model: Model, tp: np.ndarray, pp: np.ndarray, ep: np.ndarray, tokens: np.ndarray | float,
                     link_bw: np.ndarray, latency: np.ndarray, hop_bw: np.ndarray, hop_lat: np.ndarray) -> np.ndarray:
     """Network seconds that pipeline hops and expert all-to-alls add to a step over ``tokens`` tokens (module
-    docstring): (pp − 1)(tokens · hidden · 2 / (tp · hop) + latency), and per MoE layer at ep > 1 two all-to-alls
-    instead of the experts' all-reduce."""
+    docstring): (pp − 1)(tokens · hidden · 2 / (tp · hop) + latency), plus ``expert_exchange_s``."""
     h = model.hidden_size
     extra = (pp - 1.0) * (tokens * h * ACTIVATION_BYTES / (tp * hop_bw) + hop_lat)
     if model.moe and (ep > 1).any():
-        # the experts' all-reduce of each MoE layer, by the one formula (the network part of step_time only)
-        allreduce = step_time(weight_bytes=0.0, kv_bytes=0.0, matmul_flops=0.0, attention_flops=0.0, tokens=tokens,
-                              sequences=0.0, tp=tp, kv_split=1.0, layers=model.moe_layers / ALLREDUCES_PER_LAYER,
-                              hidden_size=h, bandwidth=1.0, peak_flops=1.0, attention_peak_flops=1.0,
-                              link_bandwidth=link_bw, collective_latency_s=latency).network_s
-        per_gpu = tokens * model.moe.experts_per_token * h * ACTIVATION_BYTES * (ep - 1.0) / (ep * tp)
-        all_to_all = model.moe_layers * 2.0 * (per_gpu / link_bw + latency)
-        extra = extra + np.where(ep > 1, all_to_all - allreduce, 0.0)
+        extra = extra + expert_exchange_s(tokens, model.moe.experts_per_token, h, model.moe_layers, tp, ep, link_bw,
+                                          latency)
     return np.asarray(extra, dtype=float)
 
 

@@ -41,6 +41,7 @@ from planner.efficiency import (
     engine_token_budget,
 )
 from planner.errors import PlannerError
+from planner.evaluator import expert_exchange_s
 from planner.roofline import (
     StepInputs,
     batched_prefill_inputs,
@@ -230,7 +231,7 @@ def prepare(rows: Sequence[Row], catalogue: Catalogue | None = None) -> Prepared
     cat = catalogue or get_catalogue()
     n = len(rows)
     batch = np.empty(n)
-    decode = {k: np.empty(n) for k in (*INPUTS, "kv_split", "layers", "hidden")}
+    decode = {k: np.empty(n) for k in (*INPUTS, "kv_split", "layers", "hidden", "moe_layers", "experts_per_token")}
     prefill = {k: np.empty(n) for k in (*INPUTS, *(PAIR + k for k in INPUTS))}
     rates = {k: np.empty(n) for k in ("bandwidth", "peak", "attention_peak", "link", "pcie", "tp", "ep", "ratio",
                                       "attention_ratio", "osl", "concurrency", "decode_floor_ms", "prefill_floor_ms",
@@ -253,6 +254,8 @@ def prepare(rows: Sequence[Row], catalogue: Catalogue | None = None) -> Prepared
         decode["kv_split"][i] = kv_shards(model, r.gpus)
         decode["layers"][i] = model.layers
         decode["hidden"][i] = model.hidden_size
+        decode["moe_layers"][i] = model.moe_layers
+        decode["experts_per_token"][i] = model.moe.experts_per_token if model.moe else 0.0
         link = acc.tp_link(r.gpus)
         rates["bandwidth"][i] = acc.bandwidth_bytes_per_s
         rates["peak"][i] = acc.peak_flops(r.dtype)
@@ -327,12 +330,22 @@ def predict(prep: Prepared, e: dict[str, np.ndarray], with_slot_wait: bool = Tru
                          attention_peak_flops=r["attention_peak"] * e["prefill_attention_compute_fraction"], **common)
     prefill = step_time(**{k: pf[k] for k in INPUTS}, **prefill_rates)  # type: ignore[arg-type]
     pair = step_time(**{k: pf[PAIR + k] for k in INPUTS}, **prefill_rates)  # type: ignore[arg-type]
+
+    def exchange(tokens: np.ndarray) -> np.ndarray:  # expert all-to-alls at ep > 1, as the evaluator adds them
+        return expert_exchange_s(tokens, d["experts_per_token"], d["hidden"], d["moe_layers"], r["tp"], r["ep"],
+                                 common["link_bandwidth"], e["latency_s"])
+
+    isl = pf["tokens"]
+    decode_s = decode.total_s + exchange(b)
+    prefill_s = prefill.total_s + exchange(isl)
+    network = (prefill.network_s + exchange(isl), pair.network_s + exchange(2.0 * isl))
     # each prompt's share of an iteration prefilling k together (evaluator.Rows.prefill_share: parts affine in k)
     k = prompts_per_iteration(b, r["osl"], r["k_max"])
-    part = [(getattr(prefill, f) + (k - 1.0) * (getattr(pair, f) - getattr(prefill, f))) / k
-            for f in ("memory_s", "compute_s", "network_s", "overhead_s")]
+    part = [(one + (k - 1.0) * (two - one)) / k
+            for one, two in ((prefill.memory_s, pair.memory_s), (prefill.compute_s, pair.compute_s), network,
+                             (prefill.overhead_s, pair.overhead_s))]
     shared = np.maximum(part[0], part[1]) + part[2] + part[3]
-    times = aggregated_times(decode.total_s, prefill.total_s, b, r["osl"], e["request_overhead_s"],
+    times = aggregated_times(decode_s, prefill_s, b, r["osl"], e["request_overhead_s"],
                              e["burst_coefficient"], e["burst_exponent"], e["burst_output_exponent"], shared)
     ttft = times.ttft_s
     if with_slot_wait:

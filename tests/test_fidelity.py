@@ -299,3 +299,36 @@ def test_predict_equals_the_cores_expected_times() -> None:
         assert ttft[i] == pytest.approx(float(api.ttft_ms(*args)), rel=1e-9), row
     assert prep.batch[-2] < 4000  # this row waits for slots: memory holds fewer
     assert prep.batch[-1] == 256  # and this one for vLLM's default cap on an A100 (max_num_seqs 256)
+
+
+def test_predict_equals_the_evaluator_under_expert_parallelism() -> None:
+    """Rows measured with expert parallelism (ep > 1) are timed as plans time them: the evaluator's expert
+    all-to-alls (``evaluator.expert_exchange_s``) replace the experts' all-reduce in the decode step and in each
+    prefill, also with several prompts prefilled per iteration and where experts per token differ from tp."""
+    import numpy as np
+
+    from planner import evaluator, topology
+    from planner.spec import spec_from_data
+
+    cat = builtin_catalogue()
+    cases = [("qwen3-235b-a22b", "h100-sxm", "trtllm", "fp8", 4, 4, 1024, 1024, 64),
+             ("mixtral-8x7b", "b200", "vllm", "fp8", 8, 8, 512, 32, 640),  # 16 prompts per iteration
+             ("deepseek-v3", "h200-sxm", "sglang", "fp8", 8, 8, 2048, 256, 16)]
+    records = [{"model": m, "accelerator": a, "engine": e, "dtype": d, "tp": tp, "ep": ep, "isl": i, "osl": o,
+                "concurrency": c, "ttft_ms": 1.0, "tpot_ms": 1.0} for m, a, e, d, tp, ep, i, o, c in cases]
+    loaded = fidelity.parse_measurements(rows_from(records), "rows", cat)
+    assert [r.expert_parallel for r in loaded.rows] == [4, 8, 8]
+    prep = fidelity.prepare(loaded.rows, cat)
+    effs = [cat.efficiency(r.accelerator, r.engine) for r in loaded.rows]
+    tpot, ttft = fidelity.predict(prep, fidelity.efficiency_arrays(effs, prep, cat))
+    for i, row in enumerate(loaded.rows):
+        m, a = cat.model(row.model), cat.accelerator(row.accelerator)
+        spec = spec_from_data({"model": m.id, "accelerator": a.id, "dtype": row.dtype, "kv_dtype": row.kv_dtype,
+                               "engine": row.engine, "tp": row.gpus, "pp": 1, "ep": row.expert_parallel, "qps": 1.0,
+                               "input_tokens": int(row.isl), "output_tokens": int(row.osl), "ttft_slo_ms": 1e9,
+                               "tpot_slo_ms": 1e9})
+        rows = evaluator.build(m, spec, [evaluator.Option(a, row.dtype, row.kv_dtype, float("nan"), effs[i],
+                                                          topology.layouts(m, a, row.gpus, 1, row.expert_parallel))])
+        want_tpot, want_ttft = evaluator.concurrency_times(rows, np.array([[row.concurrency]]))
+        assert tpot[i] == pytest.approx(float(want_tpot[0, 0]), rel=1e-9), row
+        assert ttft[i] == pytest.approx(float(want_ttft[0, 0]), rel=1e-9), row
