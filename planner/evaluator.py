@@ -185,22 +185,39 @@ class Rows:
         return StepTime(c["pre_memory_s"], c["pre_compute_s"], c["pre_network_s"], c["pre_overhead_s"],
                         c["pre_bytes_per_gpu"], c["pre_flops_per_gpu"])
 
+    def _experts_beyond_linear(self, k: np.ndarray) -> np.ndarray | float:
+        """Routed experts per MoE layer that k prompts prefilled together load beyond the straight line through one
+        and two prompts, L(kP) − L(P) − (k − 1)(L(2P) − L(P)) (``roofline.expert_load``; ≤ 0: the experts touched
+        saturate, at E). The prefill share's parts are affine in k but for this term: it makes them exact."""
+        if not self.model.moe:
+            return 0.0
+        c = self.c
+        load = expert_load(self.model, k * self.spec.input_tokens, c["ep"])
+        return load - c["pre_load"] - (k - 1.0) * (c["pre2_load"] - c["pre_load"])
+
     def prefill_share(self, b: np.ndarray) -> StepTime:
         """Each prompt's share of the prefill iteration it runs in at ``b`` sequences per microbatch: T_pre(k) / k,
         k = ``serving.prompts_per_iteration`` (each part of k prompts prefilled together, pre + (k − 1) · pk, divided
-        by k: pk + pd / k with pd = pre − pk)."""
+        by k: pk + pd / k with pd = pre − pk; memory and bytes plus the routed experts' departure from that line,
+        ``_experts_beyond_linear``, at ``me`` seconds and ``bytes_e`` bytes per expert loaded)."""
         c = self.c
-        inv_k = 1.0 / prompts_per_iteration(b, self.spec.output_tokens, c["k_max"])
+        k = prompts_per_iteration(b, self.spec.output_tokens, c["k_max"])
+        inv_k = 1.0 / k
+        extra = self._experts_beyond_linear(k) * inv_k
         part = {f: c["pk_" + f] + c["pd_" + f] * inv_k for f in PREFILL_SLOPES}
-        return StepTime(part["memory_s"], part["compute_s"], part["network_s"], part["overhead_s"],
-                        part["bytes_per_gpu"], part["flops_per_gpu"])
+        return StepTime(part["memory_s"] + c["me"] * extra, part["compute_s"], part["network_s"], part["overhead_s"],
+                        part["bytes_per_gpu"] + c["bytes_e"] * extra, part["flops_per_gpu"])
 
     def prefill_share_s(self, b: np.ndarray) -> np.ndarray:
         """``prefill_share(b).total_s``, from the parts a time needs only (the bisection's inner loop)."""
         c = self.c
-        inv_k = 1.0 / prompts_per_iteration(b, self.spec.output_tokens, c["k_max"])
-        return (np.maximum(c["pk_memory_s"] + c["pd_memory_s"] * inv_k, c["pk_compute_s"] + c["pd_compute_s"] * inv_k)
-                + c["pk_fixed_s"] + c["pd_fixed_s"] * inv_k)
+        k = prompts_per_iteration(b, self.spec.output_tokens, c["k_max"])
+        inv_k = 1.0 / k
+        memory = c["pk_memory_s"] + c["pd_memory_s"] * inv_k
+        if self.model.moe:
+            memory = memory + c["me"] * self._experts_beyond_linear(k) * inv_k
+        compute = c["pk_compute_s"] + c["pd_compute_s"] * inv_k
+        return np.maximum(memory, compute) + c["pk_fixed_s"] + c["pd_fixed_s"] * inv_k
 
 
 def _decode_coefficients(model: Model, context: float, dtype: str, kv_dtype: str, rates: Any,
@@ -278,6 +295,8 @@ def build(model: Model, spec: PlanSpec, options: Sequence[Option],
                 "b_cap": np.maximum(np.floor(batch_cap(spec, acc) / pp), 1.0),
                 "k_max": np.maximum(engine_token_budget(spec.engine, acc.id, acc.memory_bytes) / prompt, 1.0),
                 "kv_prompt_gpu": kv_bytes_per_sequence_per_gpu(model, prompt, kv, tp),
+                "pre_load": expert_load(model, prompt, ep) if model.moe else 0.0,
+                "pre2_load": expert_load(model, 2.0 * prompt, ep) if model.moe else 0.0,
                 "peak_bandwidth": acc.bandwidth_bytes_per_s, "peak_flops": acc.peak_flops(dtype),
                 "nic": scaleout_bytes_per_s(acc), "link_fraction": eff.link_fraction,
                 "collective_latency": eff.scaleup_latency_s,

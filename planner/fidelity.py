@@ -220,8 +220,9 @@ class Prepared:
 
 INPUTS = tuple(StepInputs.__dataclass_fields__)
 """The extensive step inputs ``prepare`` keeps per row (``roofline.StepInputs``' fields)."""
-PAIR = "pair_"
-"""Prefix of the prefill inputs of two prompts prefilled together (``roofline.batched_prefill_inputs``)."""
+TOGETHER = "together_"
+"""Prefix of the prefill inputs of the k prompts one iteration prefills together at the row's batch
+(``serving.prompts_per_iteration``, ``roofline.batched_prefill_inputs``)."""
 
 
 def prepare(rows: Sequence[Row], catalogue: Catalogue | None = None) -> Prepared:
@@ -232,7 +233,7 @@ def prepare(rows: Sequence[Row], catalogue: Catalogue | None = None) -> Prepared
     n = len(rows)
     batch = np.empty(n)
     decode = {k: np.empty(n) for k in (*INPUTS, "kv_split", "layers", "hidden", "moe_layers", "experts_per_token")}
-    prefill = {k: np.empty(n) for k in (*INPUTS, *(PAIR + k for k in INPUTS))}
+    prefill = {k: np.empty(n) for k in (*INPUTS, *(TOGETHER + k for k in INPUTS), "k")}
     rates = {k: np.empty(n) for k in ("bandwidth", "peak", "attention_peak", "link", "pcie", "tp", "ep", "ratio",
                                       "attention_ratio", "osl", "concurrency", "decode_floor_ms", "prefill_floor_ms",
                                       "k_max")}
@@ -245,12 +246,13 @@ def prepare(rows: Sequence[Row], catalogue: Catalogue | None = None) -> Prepared
         ep = float(r.expert_parallel) if model.moe else 1.0
         step = decode_inputs(model, b, context, r.dtype, r.kv_dtype, ep=ep)
         first = prefill_inputs(model, r.isl, r.dtype, r.kv_dtype, ep=ep)
-        pair = batched_prefill_inputs(model, r.isl, 2.0, r.dtype, r.kv_dtype, ep=ep)
+        rates["k_max"][i] = engine_token_budget(r.engine, acc.id, acc.memory_bytes) / r.isl
+        prefill["k"][i] = float(prompts_per_iteration(b, r.osl, rates["k_max"][i]))
+        together = batched_prefill_inputs(model, r.isl, prefill["k"][i], r.dtype, r.kv_dtype, ep=ep)
         for k in INPUTS:
             decode[k][i] = float(getattr(step, k))
             prefill[k][i] = float(getattr(first, k))
-            prefill[PAIR + k][i] = float(getattr(pair, k))
-        rates["k_max"][i] = engine_token_budget(r.engine, acc.id, acc.memory_bytes) / r.isl
+            prefill[TOGETHER + k][i] = float(getattr(together, k))
         decode["kv_split"][i] = kv_shards(model, r.gpus)
         decode["layers"][i] = model.layers
         decode["hidden"][i] = model.hidden_size
@@ -329,22 +331,17 @@ def predict(prep: Prepared, e: dict[str, np.ndarray], with_slot_wait: bool = Tru
                          peak_flops=r["peak"] * e["prefill_compute_fraction"],
                          attention_peak_flops=r["attention_peak"] * e["prefill_attention_compute_fraction"], **common)
     prefill = step_time(**{k: pf[k] for k in INPUTS}, **prefill_rates)  # type: ignore[arg-type]
-    pair = step_time(**{k: pf[PAIR + k] for k in INPUTS}, **prefill_rates)  # type: ignore[arg-type]
+    together = step_time(**{k: pf[TOGETHER + k] for k in INPUTS}, **prefill_rates)  # type: ignore[arg-type]
 
     def exchange(tokens: np.ndarray) -> np.ndarray:  # expert all-to-alls at ep > 1, as the evaluator adds them
         return expert_exchange_s(tokens, d["experts_per_token"], d["hidden"], d["moe_layers"], r["tp"], r["ep"],
                                  common["link_bandwidth"], e["latency_s"])
 
-    isl = pf["tokens"]
+    isl, k = pf["tokens"], pf["k"]
     decode_s = decode.total_s + exchange(b)
     prefill_s = prefill.total_s + exchange(isl)
-    network = (prefill.network_s + exchange(isl), pair.network_s + exchange(2.0 * isl))
-    # each prompt's share of an iteration prefilling k together (evaluator.Rows.prefill_share: parts affine in k)
-    k = prompts_per_iteration(b, r["osl"], r["k_max"])
-    part = [(one + (k - 1.0) * (two - one)) / k
-            for one, two in ((prefill.memory_s, pair.memory_s), (prefill.compute_s, pair.compute_s), network,
-                             (prefill.overhead_s, pair.overhead_s))]
-    shared = np.maximum(part[0], part[1]) + part[2] + part[3]
+    # each prompt's share of the iteration that prefills k prompts together (evaluator.Rows.prefill_share)
+    shared = (together.total_s + exchange(k * isl)) / k
     times = aggregated_times(decode_s, prefill_s, b, r["osl"], e["request_overhead_s"],
                              e["burst_coefficient"], e["burst_exponent"], e["burst_output_exponent"], shared)
     ttft = times.ttft_s

@@ -196,6 +196,32 @@ def test_the_prefill_share_is_the_batched_prefill_divided_by_its_prompts() -> No
             assert float(share.total_s[0, 0]) < float(rows["pre_total_s"][0, 0])
 
 
+
+@pytest.mark.parametrize(("ident", "prompt", "ep"), [("qwen3-30b-a3b", 32, 1), ("deepseek-v3", 16, 8),
+                                                     ("mixtral-8x7b", 8, 1), ("gpt-oss-120b", 64, 4)])
+def test_the_prefill_share_of_a_moe_is_exact_while_its_experts_saturate(ident: str, prompt: int, ep: int) -> None:
+    """Short prompts on a MoE touch more experts with each prompt prefilled together, but fewer than the straight
+    line through one and two prompts (the experts saturate at E): the share is still the batched prefill ÷ k, every
+    part (a line through k = 1, 2 overcounted the expert reads up to ~4x at k = 32 and doubled a plan's cost)."""
+    model = CAT.model(ident)
+    acc = CAT.accelerator("h200-sxm" if ident == "deepseek-v3" else "h100-sxm")
+    tp = 8 if ident == "deepseek-v3" else 4 if ident == "gpt-oss-120b" else 1
+    spec = spec_for("70b-chat").model_copy(update={"model": ident, "accelerator": acc.id, "input_tokens": prompt,
+                                                   "output_tokens": 32})
+    eff = expected_efficiency(acc.id)
+    lay = topology.layouts(model, acc, tp=tp, pp=1, ep=ep)
+    rows = E.build(model, spec, [E.Option(acc, "fp8", "fp8", 3.0, eff, lay)])
+    rates = roofline.step_rates(model, acc, "fp8", "fp8", float(tp), eff, prefill=True, ep=float(ep))
+    for b in (32.0, 64.0, 512.0, 1024.0):
+        k = min(max(b / spec.output_tokens, 1.0), 8192 / prompt)
+        share = rows.prefill_share(np.array([[b]]))
+        whole = roofline.time_step(roofline.batched_prefill_inputs(model, prompt, k, "fp8", "fp8", ep=float(ep)),
+                                   rates)
+        for part in ("memory_s", "compute_s", "overhead_s", "bytes_per_gpu", "flops_per_gpu"):
+            np.testing.assert_allclose(getattr(share, part), getattr(whole, part) / k, rtol=1e-9, err_msg=part)
+        np.testing.assert_allclose(rows.prefill_share_s(np.array([[b]])), share.total_s, rtol=1e-12)
+
+
 @pytest.mark.parametrize(("acc", "dtype", "tp", "batch"), [("h100-sxm", "fp8", 4, 64), ("mi300x", "bf16", 1, 7),
                                                           ("l40s", "int4", 2, 3), ("b200", "fp8", 8, 512)])
 def test_config_times_equal_the_roofline_expected_times(acc: str, dtype: str, tp: int, batch: int) -> None:

@@ -79,6 +79,10 @@ CASES: dict[str, dict[str, Any]] = {
                            input_tokens=4096, output_tokens=1024, ttft_slo_ms=20000, tpot_slo_ms=300),
     # short outputs at a large batch: B / output_tokens = 16.6 prompts arrive per step, prefilled together up to the
     # token budget (8,192 / 512 = 16)
+    # short prompts on a MoE: 27 prompts prefilled per step touch fewer experts than a line through one and two
+    # prompts would say (the experts saturate)
+    "moe-short-prompts": dict(model="qwen3-30b-a3b", accelerator="h100-sxm", dtype="fp8", kv_dtype="fp8", qps=200,
+                              input_tokens=32, output_tokens=32, ttft_slo_ms=5000, tpot_slo_ms=50),
     "prompts-per-step": dict(model="llama-3.1-8b", accelerator="h200-sxm", dtype="fp8", kv_dtype="fp8", qps=100,
                              input_tokens=512, output_tokens=32, ttft_slo_ms=3000, tpot_slo_ms=100),
     "text-inputs": dict(model="qwen2.5-7b", accelerator="a100-80gb-sxm", name="=HYPERLINK(\"x\")",

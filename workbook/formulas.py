@@ -279,24 +279,36 @@ def share_part(one: str, slope: str, k: str) -> str:
     return f"({slope}+({one}-{slope})/{k})"
 
 
+def experts_beyond_linear(k: str, ep: str, z: str, one: str, two: str) -> str:
+    """``planner.evaluator.Rows._experts_beyond_linear``: routed experts per MoE layer ``k`` prompts prefilled
+    together load beyond the line through one and two prompts (``one``, ``two``: their loads),
+    L(k·P) − L(P) − (k − 1)(L(2P) − L(P)); 0 for a dense model."""
+    return f"({expert_load(f'{k}*input_tokens', ep, z)}-{one}-({k}-1)*({two}-{one}))"
+
+
 def share_total(o: Callable[[str], str], k: str) -> str:
     """``Rows.prefill_share(b).total_s`` at ``k`` prompts per iteration: max(memory, compute) + network + overhead of
     the shared parts (``o(key)``: the side's ``pre_*`` and ``pk_*`` names; a second prompt's compute equals the
     first's exactly, twice the FLOPs at the same rates, so ``pre_compute_s`` is its own slope)."""
-    m, c = share_part(o("pre_memory_s"), o("pk_memory_s"), k), share_part(o("pre_compute_s"), o("pre_compute_s"), k)
+    beyond = experts_beyond_linear(k, o("ep"), o("ep_z"), o("pre_load"), o("pre2_load"))
+    m = f"{share_part(o('pre_memory_s'), o('pk_memory_s'), k)}+{o('me')}*{beyond}/{k}"
+    c = share_part(o("pre_compute_s"), o("pre_compute_s"), k)
     n = share_part(o("pre_network_s"), o("pk_network_s"), k)
     return f"(MAX({m},{c})+{n}+{share_part('prefill_overhead_s', 'pk_overhead_s', k)})"
 
 
 def candidate_share_s(c: Callable[[str], str], batch: str, k_max: str) -> str:
     """``share_total`` in the candidate table (the SLO search and the operating batch), as
-    ``Rows.prefill_share_s`` sums it, k twice: memory pk_m + (pre_m − pk_m) / k, compute pre_c (a second prompt's
-    compute is the first's), network and overheads together pk_n + sequence overhead + (pre_n − pk_n + step
-    overhead) / k (its ``pk_fixed_s``, ``pd_fixed_s``; the same sums to the last bits)."""
+    ``Rows.prefill_share_s`` sums it, k twice: memory pk_m + (pre_m − pk_m) / k + me · (the experts beyond the
+    line, ``experts_beyond_linear``) / k, compute pre_c (a second prompt's compute is the first's), network and
+    overheads together pk_n + sequence overhead + (pre_n − pk_n + step overhead) / k (its ``pk_fixed_s``,
+    ``pd_fixed_s``; the same sums to the last bits)."""
     k = prompts_per_iteration(batch, k_max)
     pm, pc, pn, km, kn = (c(x) for x in ("pre_memory_s", "pre_compute_s", "pre_network_s", "pk_memory_s",
                                          "pk_network_s"))
-    return f"(MAX({km}+({pm}-{km})/{k},{pc})+{kn}+sequence_overhead_s+({pn}-{kn}+step_overhead_s)/{k})"
+    beyond = experts_beyond_linear(k, c("ep"), c("ep_z"), c("pre_load"), c("pre2_load"))
+    return (f"(MAX({km}+({pm}-{km})/{k}+{c('me')}*{beyond}/{k},{pc})+{kn}+sequence_overhead_s"
+            f"+({pn}-{kn}+step_overhead_s)/{k})")
 
 
 def dominant(memory: str, compute: str, network: str) -> str:
@@ -886,14 +898,17 @@ def _ops() -> tuple[Op, ...]:
              "-{prefill_bytes}", "pre2_load", "tp", "kv_split", "prefill_bytes"), "#,##0"),
         Op("k", "prompts prefilled together per iteration (serving.prompts_per_iteration)", "prompts",
            lambda s: prompts_per_iteration(s.op("b"), s.rate("k_max")), "0.000"),
-        *(Op(f"share_{p}", f"each request's prefill share: {label}", unit, _share(one, slope), fmt)
-          for p, label, unit, one, slope, fmt in (
-              ("memory_s", "memory", "s", "pre_memory_s", "pk_memory_s", sci),
-              ("compute_s", "compute", "s", "pre_compute_s", "pre_compute_s", sci),
-              ("network_s", "network", "s", "pre_network_s", "pk_network_s", sci),
-              ("overhead_s", "overheads", "s", "prefill_overhead_s", "pk_overhead_s", sci),
-              ("bytes", "bytes per GPU", "bytes", "prefill_bytes", "pk_bytes", "#,##0"),
-              ("flops", "FLOPs per GPU", "FLOP", "prefill_flops", "prefill_flops", sci))),
+        Op("beyond_linear", "routed experts k prompts load beyond the line through one and two (per MoE layer)",
+           "experts", lambda s: experts_beyond_linear(s.op("k"), s.op("ep"), s.op("ep_z"), s.op("pre_load"),
+                                                      s.op("pre2_load")), "0.000"),
+        *(Op(f"share_{p}", f"each request's prefill share: {label}", unit, _share(one, slope, per_expert), fmt)
+          for p, label, unit, one, slope, per_expert, fmt in (
+              ("memory_s", "memory", "s", "pre_memory_s", "pk_memory_s", "me", sci),
+              ("compute_s", "compute", "s", "pre_compute_s", "pre_compute_s", None, sci),
+              ("network_s", "network", "s", "pre_network_s", "pk_network_s", None, sci),
+              ("overhead_s", "overheads", "s", "prefill_overhead_s", "pk_overhead_s", None, sci),
+              ("bytes", "bytes per GPU", "bytes", "prefill_bytes", "pk_bytes", "expert_bytes_one/{tp}", "#,##0"),
+              ("flops", "FLOPs per GPU", "FLOP", "prefill_flops", "prefill_flops", None, sci))),
         Op("share_total_s", "each request's prefill share (evaluator.Rows.prefill_share)", "s",
            f("MAX({share_memory_s},{share_compute_s})+{share_network_s}+{share_overhead_s}", "share_memory_s",
              "share_compute_s", "share_network_s", "share_overhead_s"), sci),
@@ -985,9 +1000,17 @@ SHARED_NAMES = ("prefill_overhead_s", "pk_overhead_s")
 """Workings names both sides share (the overheads do not depend on the layout's rates)."""
 
 
-def _share(one: str, slope: str) -> Callable[[Side], str]:
-    """A part of each request's prefill share at the side's k (``share_part``)."""
-    return lambda s: share_part(_side(s, one), _side(s, slope), s.op("k"))
+def _share(one: str, slope: str, per_expert: str | None = None) -> Callable[[Side], str]:
+    """A part of each request's prefill share at the side's k (``share_part``), plus, for the parts the routed
+    experts read (``per_expert``: that part per expert loaded, ``{tp}`` the side's tp), the experts beyond the line
+    ÷ k (``Rows.prefill_share``)."""
+    def make(s: Side) -> str:
+        part = share_part(_side(s, one), _side(s, slope), s.op("k"))
+        if per_expert is None:
+            return part
+        unit = s.op(per_expert) if per_expert == "me" else per_expert.format(tp=s.op("tp"))
+        return f"{part}+{unit}*{s.op('beyond_linear')}/{s.op('k')}"
+    return make
 
 
 def _side(s: Side, key: str) -> str:
