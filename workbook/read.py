@@ -39,10 +39,10 @@ from workbook.build import (
 from workbook.formulas import MODEL_DERIVED
 
 MAX_WORKBOOK_BYTES = 20_000_000
-"""A plan workbook is ~380 kB; anything over 20 MB is refused before it is opened."""
+"""A plan workbook is ~600 kB; anything over 20 MB is refused before it is opened."""
 
 MAX_UNPACKED_BYTES = 20_000_000
-"""A plan's parts unpack to ~4.4 MB (most of it the Search sheet's candidate table). An archive whose parts (as its
+"""A plan's parts unpack to ~6 MB (most of it the Search sheet's candidate table). An archive whose parts (as its
 directory declares them; zipfile never inflates a part past its declared size) unpack to more is refused before
 openpyxl parses it: openpyxl takes ~0.1 s and ~20 MB of memory per MB of sheet XML, and a plan is read once more
 for its cached values where an input or a hand-added Catalogue row holds a formula."""
