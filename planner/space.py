@@ -65,14 +65,21 @@ class SearchSpace:
         """The evaluator's options: (accelerator, dtype, KV dtype) with prices, efficiencies and layouts, grouped
         by weight dtype."""
         out = []
+        refused: list[PlannerError] = []
         for d in self.dtypes:
             for acc, price in zip(self.accelerators, self.prices, strict=True):
                 if d not in self.dtypes_for(acc):
                     continue
                 eff = catalogue.efficiency(acc.id, spec.engine)
-                lay = self.layouts(model, acc)
+                try:
+                    lay = self.layouts(model, acc)
+                except PlannerError as exc:  # no layout of this space runs here (a tp axis past its scale-up)
+                    refused.append(exc)
+                    continue
                 for kv in self.kv_dtypes_for(acc):
                     out.append(Option(acc, d, kv, price, eff, lay))
+        if not out and refused:
+            raise refused[0]
         return out
 
     def layouts(self, model: Model, acc: Accelerator) -> Any:

@@ -176,8 +176,13 @@ def layouts(model: Model, acc: Accelerator, tp: int | None = None, pp: int | Non
             raise PlannerError(f"ep={ep} cannot run {model.id} at any tp on {acc.id}: ep is 1 (experts split like "
                                f"every matrix) or tp where tp divides the {model.moe.experts if model.moe else 0} "
                                f"routed experts")
-        raise PlannerError(f"tp={tp} × pp={pp} = {(tp or 1) * (pp or 1)} GPUs per replica; whichwall plans at most "
-                           f"{MAX_GPUS_PER_REPLICA}")
+        if not tp_list:
+            raise PlannerError(f"none of tp {', '.join(map(str, tps or ()))} runs {model.id} on {acc.id}; valid tp: "
+                               f"{', '.join(map(str, valid_tp))}")
+        stages = [pp] if pp is not None else list(pps)
+        raise PlannerError(f"tp {', '.join(map(str, tp_list))} × pp {', '.join(map(str, stages))} leaves no layout "
+                           f"of at most {MAX_GPUS_PER_REPLICA} GPUs per replica with pp at most {model.id}'s "
+                           f"{model.layers} layers; give a smaller tp or pp")
     return np.array(rows, dtype=float).reshape(-1, 3)
 
 

@@ -338,3 +338,16 @@ def test_the_pareto_front_respects_the_budget() -> None:
     assert front and all(c.usd_month <= spec.budget_usd_month * (1 + 1e-12) for c in front)
     unbounded = S.search(spec.model_copy(update={"budget_usd_month": None}), CAT).pareto()
     assert max(c.usd_month for c in unbounded) > spec.budget_usd_month
+
+
+def test_a_tp_some_accelerators_cannot_run_leaves_the_others_searched() -> None:
+    """tp 16 spans GB200's 72-GPU NVLink domain but no 8-GPU H200 host: the search keeps GB200's layouts instead of
+    failing as a whole; a tp no candidate runs is an error naming the valid ones."""
+    spec = default_spec().model_copy(update={"model": "deepseek-v3"})
+    space = S.search_space(spec, get_catalogue(), accelerators=["h200-sxm", "gb200"], tps=[16])
+    result = S.search(spec, get_catalogue(), space, pareto=False)
+    rows = [result._candidate(result.columns, i) for i in range(len(result))]
+    assert rows and {c.accelerator for c in rows} == {"gb200"} and {c.tp for c in rows} == {16}
+    with pytest.raises(PlannerError, match=r"none of tp 3 runs llama-3.1-70b on h100-sxm; valid tp: 1, 2, 4, 8"):
+        S.search_space(default_spec(), get_catalogue(), accelerators=["h100-sxm"], tps=[3]).options(
+            get_catalogue().model("llama-3.1-70b"), default_spec(), get_catalogue())
