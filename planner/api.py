@@ -208,7 +208,7 @@ def max_batch(model: object, gpu: object, context_tokens: Any, dtype: object = N
 def max_tokens_per_sec(model: object, gpu: object, input_tokens: Any, output_tokens: Any, dtype: object = None,
                        tp: Any = None, kv_dtype: object = None, engine: object = None) -> np.ndarray:
     """Best output tokens/s of one replica over every batch that fits (``planner.evaluator.max_throughput``): max
-    over B of output / (prefill + output · decode_step(B) / B), expected times, sequences sized at input + output
+    over B of output / (prefill share + output · decode_step(B) / B), expected times, sequences sized at input + output
     tokens; 0 where not even one sequence fits."""
     m, a = _model(model), _acc(gpu)
     d, kv = _dtype(dtype), _dtype(kv_dtype, "kv_dtype")

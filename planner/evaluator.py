@@ -22,17 +22,19 @@ memory. The replica keeps pp microbatches of b sequences in flight (pp · b sequ
 tp-only step over all layers plus (pp − 1) hops of its activations (b · hidden · 2 bytes, split over the tp GPUs of
 a stage, at the scale-up link when all tp · pp GPUs share a scale-up domain, else the per-GPU scale-out NIC, each hop
 adding the fitted per-collective latency); a prefill adds (pp − 1) hops of the prompt's activations. The pp stages
-work concurrently, so a replica serves pp / (prefill + output_tokens · step / b) requests/s.
+work concurrently, so a replica serves pp / (t_k + output_tokens · step / b) requests/s (t_k below).
 
 **Expert parallelism** (MoE, ep = tp): every GPU holds whole experts (still 1/tp of the weights); in each MoE layer
 the experts' all-reduce is replaced by an all-to-all dispatch and combine, each moving tokens · k · hidden · 2 bytes
 · (tp − 1) / tp² per GPU over the tensor-parallel link, plus one collective latency each.
 
-**Serving** (``planner.serving``): TPOT = step + (b / output_tokens) · prefill, TTFT = request overhead + step +
-prefill · (1 + burst(b)). The SLO batch is the largest b up to ``BATCH_SEARCH_LIMIT`` at which both meet their SLOs
+**Serving** (``planner.serving``): TPOT = step + (b / output_tokens) · t_k, TTFT = request overhead + step +
+prefill · (1 + burst(b)), where t_k is each request's share of an iteration that prefills k = clip(b / output_tokens,
+1, token budget / prompt) arriving prompts together (``Rows.prefill_share``: the batched prefill ÷ k; one prompt's
+prefill at k = 1). The SLO batch is the largest b up to ``BATCH_SEARCH_LIMIT`` at which both meet their SLOs
 (bisection: both grow with b), the operating batch min(SLO batch, largest batch that fits, the engine's batch cap
 ÷ pp: ``batch_cap``); replicas =
-ceil(qps / (pp / busy) − 1e-9) with busy = prefill + output_tokens · step / b per request; cost = replicas · tp · pp
+ceil(qps / (pp / busy) − 1e-9) with busy = t_k + output_tokens · step / b per request; cost = replicas · tp · pp
 · $/GPU-hour · 730. The walls (utilizations and the binding rule) are ``planner.walls``'.
 """
 
@@ -549,7 +551,8 @@ def concurrency_times(r: Rows, concurrency: np.ndarray) -> tuple[np.ndarray, np.
 def max_throughput(r: Rows) -> np.ndarray:
     """Best output tokens/s of each row's replica over every batch that fits and the engine runs (up to
     ``BATCH_SEARCH_LIMIT``):
-    max over b of pp · output_tokens / (prefill + output_tokens · step(b) / b); 0 where nothing fits."""
+    max over b of pp · output_tokens / (t_k(b) + output_tokens · step(b) / b), t_k each request's prefill share
+    (``Rows.prefill_share``); 0 where nothing fits."""
     out = np.zeros((len(r), 1))
     osl = r.spec.output_tokens
     for i in range(len(r)):
