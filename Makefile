@@ -14,8 +14,11 @@ PYTEST_ARGS ?= -n auto --maxprocesses=8 --dist worksteal --durations=5
 
 venv: $(VENV)/.made
 
-# Reuses a working .venv as it is; otherwise (none, or a broken one: its Python gone, no pip) makes it anew.
-$(VENV)/.made:
+# Reuses a working .venv as it is; otherwise (none, or a broken one: its Python gone, no pip) makes it anew. The
+# stamp depends on the venv's Python, so a venv whose Python has gone (or was upgraded) is checked again.
+$(VENV_PY): ;
+
+$(VENV)/.made: $(VENV_PY)
 	@command -v $(PYTHON) >/dev/null 2>&1 || { \
 	  echo "make: no '$(PYTHON)' on PATH; install Python >= 3.10 (Debian: apt-get install python3 python3-venv)," \
 	       "or name one: make PYTHON=/path/to/python3 ..." >&2; exit 1; }
