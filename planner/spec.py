@@ -88,6 +88,12 @@ class PlanSpec(BaseModel):
     def _engine(cls, value: Any) -> str:
         return check_engine(value)
 
+    @field_validator("tp", "pp", "ep", mode="before")
+    @classmethod
+    def _auto(cls, value: Any) -> Any:
+        """``auto`` (any case, as a plan workbook and the CLI's output write it) is the same as leaving it out."""
+        return None if isinstance(value, str) and value.strip().lower() == "auto" else value
+
     @field_validator("dtypes")
     @classmethod
     def _dtypes(cls, value: list[Any]) -> list[str]:

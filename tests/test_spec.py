@@ -272,3 +272,12 @@ def test_pricing_a_vanishing_token_rate_is_an_error_not_inf() -> None:
     assert api.cost_per_million_tokens("h100-sxm", 1000.0, 8, 2.5) == pytest.approx(8 * 2.5 / 3600 / 1000 * 1e6)
     with pytest.raises(PlannerError, match="tokens_per_sec 5e-324 is too small"):
         api.cost_per_million_tokens("h100-sxm", 5e-324)
+
+
+@pytest.mark.parametrize("text", ["auto", "Auto", " AUTO "])
+def test_auto_layout_is_the_same_as_leaving_it_out(text: str) -> None:
+    """A plan workbook and the CLI's output write tp/pp/ep as `auto`; a spec accepts the word too."""
+    spec = spec_from_data(minimal(tp=text, pp=text, ep=text))
+    assert (spec.tp, spec.pp, spec.ep) == (None, None, None)
+    with pytest.raises(PlannerError, match="tp"):
+        spec_from_data(minimal(tp="automatic"))
