@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from planner import api
+from planner.efficiency import ENGINES
 from udfs import _xw as xw
 from udfs._excel import REQUIRED, column, number, numbers, one_cell, required_text, result, table, text, texts
 
@@ -22,7 +23,8 @@ MODEL_DOC = "Model id or alias, e.g. llama-3.1-70b or meta-llama/Llama-3.1-70B (
 GPU_DOC = "Accelerator id or alias, e.g. h100-sxm or H100 (GPU_IDS() lists them)"
 DTYPE_DOC = "Weight dtype: fp32, bf16, fp16, fp8, int8, int4 or fp4 (default bf16)"
 KV_DTYPE_DOC = "KV-cache dtype: fp32, bf16, fp16, fp8, int8, int4 or fp4 (default bf16; fp8 halves the cache)"
-ENGINE_DOC = "Serving engine whose fitted behaviour to use: trtllm, vllm, sglang (default: any, pooled)"
+ENGINE_DOC = (f"Serving engine whose fitted behaviour to use: {', '.join(e for e in ENGINES if e != 'any')} "
+              f"(default: any, pooled)")
 BATCH_DOC = "Sequences decoded together, a whole number >= 1 (default 1); a cell or a range"
 CONTEXT_DOC = "Cached tokens per sequence, >= 0 (default 0); a cell or a range"
 TP_CELL_DOC = "Tensor-parallel GPUs per replica, a whole number >= 1 (default 1)"

@@ -15,6 +15,7 @@ from planner import search
 from planner.errors import PlannerError
 from udfs import _xw as xw
 from udfs._excel import REQUIRED, number, required_text, table, text
+from udfs.functions import ENGINE_DOC
 
 MODEL_DOC = "Model id or alias, e.g. llama-3.1-70b or meta-llama/Llama-3.1-70B (MODEL_IDS() lists them)"
 QPS_DOC = "Traffic, requests per second (one cell)"
@@ -27,7 +28,6 @@ GPUS_DOC = ("Candidate accelerators: a range of ids or one cell of comma-separat
             "(optional; empty: every accelerator with a price)")
 DTYPES_DOC = ("Candidate weight dtypes: a range or comma-separated, e.g. fp8,bf16 (optional; empty: bf16, fp8, int4 "
               "and fp4 where native)")
-ENGINE_DOC = "Serving engine whose fitted behaviour to use: trtllm, vllm, sglang (default: any, pooled)"
 
 SEARCH_ARGS: tuple[tuple[str, Any, str, bool], ...] = (
     # (argument, default, doc, numeric ranges allowed): none, one search per formula
