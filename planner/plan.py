@@ -220,8 +220,8 @@ def _result(spec: PlanSpec, model: Model, acc: Accelerator, eff: Efficiency, pri
     touched = float(expert_load(model, at, ep)) if model.moe else 0.0  # the evaluator's expert load (busiest group)
     step_gb = (c["bytes0"] + c["bytes1"] * at + c["bytes_e"] * touched) / GB
     context = _Context(spec, model, acc, cat, option, values, rule, binding, ttft_caps, all_fit, step_gb)
-    nxt = _next_wall(context, eff)
-    walls = W.WallReport(utilization, binding, _reason(context), nxt, _advice(context), rule, split)
+    walls = W.WallReport(utilization, binding, _reason(context), lambda: _next_wall(context, eff), _advice(context),
+                         rule, split)
     return PlanResult(spec, model, acc, tp, pp, ep, price, replicas, walls, values)
 
 

@@ -41,7 +41,9 @@ is shown apart: it says where a token's time goes, not how close a limit is.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -119,10 +121,17 @@ class WallReport:
     utilization: dict[str, float | None]
     binding: str
     reason: str
-    next: str | None
+    next_of: Callable[[], str | None] = field(repr=False, compare=False)
+    """Finds the next wall (a second evaluation of the plan's layout, relaxed): run on first reading ``next``, as
+    most callers (BINDING_WALL, PLAN_VALUE of other keys) never read it."""
     advice: list[str] = field(default_factory=list)
     rule: int = 6
     split: dict[str, float | None] = field(default_factory=dict)
+
+    @cached_property
+    def next(self) -> str | None:
+        """The wall that binds once the binding one is relaxed (``RELAXATIONS``; rule 7: the engine's cap lifted)."""
+        return self.next_of()
 
     def headroom(self, wall: str) -> float | None:
         """1 − utilization: the fraction of the wall's limit still free (negative when over)."""
